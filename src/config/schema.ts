@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { DATA_TYPES } from '../streams/events.ts';
+
+/**
+ * Configuration schemas. Every default lives in `DEFAULT_TIMERS` and the schemas below, nowhere
+ * else. Options carry their unit in their name.
+ */
+
+export const DEFAULT_TIMERS = {
+  /** Give up on a connection attempt (TCP + TLS + upgrade) after this long. */
+  connectTimeoutMs: 10_000,
+  /** Send the text `ping` after this long without any inbound frame. OKX closes at 30 s. */
+  pingIntervalMs: 20_000,
+  /** No `pong` within this long after a ping: the peer is dead. */
+  pongTimeoutMs: 5_000,
+  /** A subscribe request that is neither acked nor refused within this long is sent again once. */
+  subscribeTimeoutMs: 10_000,
+  /**
+   * Data silence per data type: past it, the connection is recycled (`data-stall`). 0 = off.
+   * Trades are off by default: a quiet market is not a dead one.
+   */
+  silenceMs: { trade: 0, ticker: 60_000, orderbook: 90_000, candle: 0 },
+  backoff: {
+    initialMs: 500,
+    maxMs: 30_000,
+    factor: 2,
+    /** Fraction of the delay drawn at random, both ways: 0.2 means ±20 %. */
+    jitter: 0.2,
+    /** The attempt counter resets after a connection has stayed open this long. */
+    stableAfterMs: 30_000,
+  },
+} as const;
+
+const ms = z.number().int().nonnegative();
+const positiveMs = z.number().int().positive();
+
+export const backoffSchema = z.strictObject({
+  initialMs: positiveMs.default(DEFAULT_TIMERS.backoff.initialMs),
+  maxMs: positiveMs.default(DEFAULT_TIMERS.backoff.maxMs),
+  factor: z.number().min(1).max(10).default(DEFAULT_TIMERS.backoff.factor),
+  jitter: z.number().min(0).max(1).default(DEFAULT_TIMERS.backoff.jitter),
+  stableAfterMs: ms.default(DEFAULT_TIMERS.backoff.stableAfterMs),
+});
+
+export const silenceSchema = z.strictObject({
+  trade: ms.default(DEFAULT_TIMERS.silenceMs.trade),
+  ticker: ms.default(DEFAULT_TIMERS.silenceMs.ticker),
+  orderbook: ms.default(DEFAULT_TIMERS.silenceMs.orderbook),
+  candle: ms.default(DEFAULT_TIMERS.silenceMs.candle),
+});
+
+export const timersSchema = z.strictObject({
+  connectTimeoutMs: positiveMs.default(DEFAULT_TIMERS.connectTimeoutMs),
+  pingIntervalMs: positiveMs.default(DEFAULT_TIMERS.pingIntervalMs),
+  pongTimeoutMs: positiveMs.default(DEFAULT_TIMERS.pongTimeoutMs),
+  subscribeTimeoutMs: positiveMs.default(DEFAULT_TIMERS.subscribeTimeoutMs),
+  silenceMs: silenceSchema.prefault({}),
+  backoff: backoffSchema.prefault({}),
+});
+
+const symbolSchema = z.string().trim().min(1, 'a non-empty instrument id');
+
+export const collectorConfigSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - (at most 64)')
+      .optional(),
+    exchange: z.string().trim().toLowerCase().min(1),
+    symbol: symbolSchema.optional(),
+    symbols: z.array(symbolSchema).min(1).optional(),
+    dataTypes: z.array(z.enum(DATA_TYPES)).min(1).default(['trade', 'ticker']),
+    autoRestart: z.boolean().default(true),
+    enabled: z.boolean().default(true),
+    endpoint: z
+      .string()
+      .regex(/^wss?:\/\/[^\s]+$/, 'a ws:// or wss:// URL')
+      .optional(),
+    timers: timersSchema.prefault({}),
+  })
+  .superRefine((value, ctx) => {
+    if (value.symbol === undefined && value.symbols === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'symbol or symbols is required', path: ['symbols'] });
+    }
+    if (value.symbol !== undefined && value.symbols !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'give symbol or symbols, not both', path: ['symbol'] });
+    }
+  });
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const serviceConfigSchema = z.strictObject({
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  collectors: z.array(collectorConfigSchema).min(1),
+});
+
+/** A collector config as a user writes it (defaults optional). */
+export type CollectorConfigInput = z.input<typeof collectorConfigSchema>;
+/** A collector config with every default applied. */
+export type CollectorConfig = z.output<typeof collectorConfigSchema>;
+export type TimersConfig = z.output<typeof timersSchema>;
+export type BackoffConfig = z.output<typeof backoffSchema>;
+export type ServiceConfigInput = z.input<typeof serviceConfigSchema>;
+export type ServiceConfig = z.output<typeof serviceConfigSchema>;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A config value was invalid. `issues` name the field, the value received and what was expected. */
+export class ConfigError extends Error {
+  readonly code = 'config-invalid';
+  constructor(
+    message: string,
+    readonly issues: readonly ConfigIssue[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigIssue {
+  /** Dotted path of the field, e.g. `collectors.0.timers.pingIntervalMs`. */
+  readonly field: string;
+  readonly received: unknown;
+  readonly expected: string;
+}
+
+function describeReceived(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function toConfigError(error: z.ZodError, prefix: string): ConfigError {
+  const issues = error.issues.map((issue): ConfigIssue => {
+    const field = [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.');
+    return { field: field === '' ? '(root)' : field, received: issue.input, expected: issue.message };
+  });
+  const lines = issues.map(
+    (i) => `${i.field}: got ${describeReceived(i.received)}, expected ${i.expected}`,
+  );
+  return new ConfigError(`invalid configuration\n  ${lines.join('\n  ')}`, issues);
+}
+
+/** Validates a collector config and applies defaults; throws `ConfigError`. */
+export function parseCollectorConfig(input: unknown, fieldPrefix = ''): CollectorConfig {
+  const result = collectorConfigSchema.safeParse(input, { reportInput: true });
+  if (!result.success) throw toConfigError(result.error, fieldPrefix);
+  return result.data;
+}
+
+/** Validates a service config and applies defaults; throws `ConfigError`. */
+export function parseServiceConfig(input: unknown): ServiceConfig {
+  const result = serviceConfigSchema.safeParse(input, { reportInput: true });
+  if (!result.success) throw toConfigError(result.error, '');
+  return result.data;
+}
+
+/** The symbols of a collector config, whichever of `symbol` and `symbols` was given. */
+export function symbolsOf(config: CollectorConfig): string[] {
+  return config.symbols ?? (config.symbol === undefined ? [] : [config.symbol]);
+}

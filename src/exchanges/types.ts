@@ -1,0 +1,116 @@
+import type { DataType, MarketEvent } from '../streams/events.ts';
+import type { FaultCode } from '../streams/faults.ts';
+
+/**
+ * The exchange adapter contract: everything the generic machines need to know about one exchange.
+ * It is deliberately small; an adapter is pure protocol knowledge and owns no socket or timer.
+ */
+
+/** One subscription as the exchange names it: a channel for one instrument. */
+export interface ChannelSubscription {
+  readonly dataType: DataType;
+  /** The exchange's instrument id, exact wire form (OKX: `BTC-USDT`). */
+  readonly symbol: string;
+  /** The exchange's channel name (OKX: `trades`, `tickers`, `books`, `candle1m`). */
+  readonly channel: string;
+  /** Endpoint group the channel lives on (OKX: `public`, `business`). One socket per group. */
+  readonly group: string;
+}
+
+/** Options that pick a channel for a data type (depth for books, interval for candles). */
+export interface ChannelOptions {
+  readonly bookChannel?: string;
+  readonly candleInterval?: string;
+}
+
+/** A control message: everything from the exchange that is not market data. */
+export type ControlMessage =
+  | { readonly kind: 'subscribed'; readonly channel: string; readonly symbol: string; readonly requestId?: string }
+  | {
+      readonly kind: 'unsubscribed';
+      readonly channel: string;
+      readonly symbol: string;
+      readonly requestId?: string;
+    }
+  | {
+      readonly kind: 'error';
+      readonly code: string;
+      readonly message: string;
+      readonly requestId?: string;
+      /** Channel and symbol when the exchange's message names them. */
+      readonly channel?: string;
+      readonly symbol?: string;
+    }
+  | { readonly kind: 'notice'; readonly code: string; readonly message: string }
+  | { readonly kind: 'pong' }
+  | { readonly kind: 'info'; readonly event: string };
+
+export interface ParseFault {
+  readonly code: FaultCode;
+  readonly detail: string;
+  /** A short, truncated sample of the frame for the log. */
+  readonly sample: string;
+}
+
+/**
+ * What one frame yields. The hot path only allocates what a frame really holds; a data frame has
+ * `events` and nothing else.
+ */
+export interface ParseResult {
+  readonly events?: readonly MarketEvent[];
+  readonly control?: ControlMessage;
+  readonly fault?: ParseFault;
+}
+
+export interface ParseContext {
+  readonly collectorId: string;
+  /** Receipt time, epoch ms. */
+  readonly receivedAt: number;
+}
+
+export interface ExchangeLimits {
+  /** Maximum serialized size of the args of one subscribe request, bytes. */
+  readonly maxRequestArgsBytes: number;
+  /** Subscribe, unsubscribe and login requests allowed per connection per window. */
+  readonly maxOpsPerWindow: number;
+  readonly opsWindowMs: number;
+  /** New connections allowed per second per IP. */
+  readonly connectionsPerSecond: number;
+}
+
+export interface ExchangeHeartbeat {
+  /** Text frame sent as application-level ping. */
+  readonly ping: string;
+  /** Text frame the exchange answers with. */
+  readonly pong: string;
+}
+
+export interface ExchangeAdapter {
+  /** Registry key, lowercase (`okx`). */
+  readonly id: string;
+  readonly dataTypes: readonly DataType[];
+  /** Default base endpoint; groups are appended by `endpointUrl`. */
+  readonly defaultEndpoint: string;
+  readonly limits: ExchangeLimits;
+  readonly heartbeat: ExchangeHeartbeat;
+  /** Validates a symbol's wire form; returns an explanation when it cannot be valid. */
+  validateSymbol(symbol: string): string | undefined;
+  /** The channel (and endpoint group) that carries a data type for a symbol. */
+  channelFor(dataType: DataType, symbol: string, options?: ChannelOptions): ChannelSubscription;
+  /** The URL of an endpoint group under a base endpoint. */
+  endpointUrl(base: string, group: string): string;
+  /** One subscribe (or unsubscribe) request frame for a batch. */
+  buildRequest(
+    op: 'subscribe' | 'unsubscribe',
+    subscriptions: readonly ChannelSubscription[],
+    requestId: string,
+  ): string;
+  /** Serialized size of one subscription inside a request's args, bytes. */
+  requestArgBytes(subscription: ChannelSubscription): number;
+  /** Parses one text frame. Never throws: a bad frame is a `fault`. */
+  parse(text: string, context: ParseContext): ParseResult;
+  /** True for error codes that retrying will not fix (wrong symbol, wrong URL, no permission). */
+  isPermanentError(code: string): boolean;
+  /** True for notices that announce the connection will close soon (OKX 64008). */
+  isReconnectNotice(code: string): boolean;
+}

@@ -1,0 +1,44 @@
+/**
+ * Every operational fault has a stable string code, listed here and nowhere else. Tests, logs,
+ * telemetry and (later) metrics use the code; message text is for people and may change.
+ */
+export const FAULT_CODES = {
+  /** A frame that is not valid JSON (and not the text `pong`). */
+  'frame-not-json': 'a frame could not be parsed as JSON',
+  /** Valid JSON whose shape the adapter does not know. */
+  'frame-unknown-shape': 'a frame had an unknown shape',
+  /** A data push whose fields have the wrong types or are missing. */
+  'frame-invalid-data': 'a data push had missing or mistyped fields',
+  /** A binary frame where the exchange only sends text. */
+  'frame-binary': 'a binary frame arrived where text was expected',
+  /** An `event` the adapter does not know (parsed quietly, counted). */
+  'event-unknown': 'an unknown event arrived',
+  /** A data push for a channel or symbol nobody subscribed to. */
+  'data-unsubscribed': 'data arrived for a subscription that is not wanted',
+  /** A timestamp outside the plausible range (before 2010 or more than a day ahead). */
+  'timestamp-implausible': 'an event carried an implausible timestamp',
+  /** A trade id seen before within the dedupe window; the copy was dropped. */
+  'trade-duplicate': 'a duplicate trade was dropped',
+  /** The exchange refused a subscription for good (60018 and kin). */
+  'subscribe-rejected': 'the exchange rejected a subscription permanently',
+  /** The exchange refused a subscription for now (60014, 63999, 64007): retried with backoff. */
+  'subscribe-retry': 'the exchange refused a subscription for now',
+  /** An error frame that could not be tied to any request. */
+  'error-uncorrelated': 'an error frame could not be tied to a request',
+  /** Subscribing would pass the exchange's operation budget; requests were deferred. */
+  'op-budget-exhausted': 'the per-connection operation budget is exhausted',
+  /** A subscriber of data$ or telemetry$ threw. The feed and other subscribers carry on. */
+  'subscriber-threw': 'a stream subscriber threw',
+  /** The WebSocket reported an error (handshake refused, reset, protocol error). */
+  'socket-error': 'the socket reported an error',
+  /** The upgrade was refused with a status that will not change by retrying (e.g. 451). */
+  'connect-refused-permanently': 'the server refused the connection permanently',
+  /** An internal invariant broke; the machine caught it instead of crashing. */
+  'internal-error': 'an internal error was caught',
+} as const;
+
+export type FaultCode = keyof typeof FAULT_CODES;
+
+export function isFaultCode(value: string): value is FaultCode {
+  return Object.hasOwn(FAULT_CODES, value);
+}
