@@ -83,9 +83,16 @@ export const collectorConfigSchema = z
       ctx.addIssue({ code: 'custom', message: 'symbol or symbols is required', path: ['symbols'] });
     }
     if (value.symbol !== undefined && value.symbols !== undefined) {
-      ctx.addIssue({ code: 'custom', message: 'give symbol or symbols, not both', path: ['symbol'] });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give symbol or symbols, not both',
+        path: ['symbol'],
+      });
     }
   });
+
+/** The exchange of the one collector that flags or environment describe when no file is given. */
+export const DEFAULT_EXCHANGE = 'okx';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -132,8 +139,17 @@ function describeReceived(value: unknown): string {
 function toConfigError(error: z.ZodError, prefix: string): ConfigError {
   const issues = error.issues.map((issue): ConfigIssue => {
     const field = [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.');
-    return { field: field === '' ? '(root)' : field, received: issue.input, expected: issue.message };
+    return {
+      field: field === '' ? '(root)' : field,
+      received: issue.input,
+      expected: issue.message,
+    };
   });
+  return configError(issues);
+}
+
+/** A `ConfigError` whose message lists every issue, one line each, for checks beyond the schema. */
+export function configError(issues: readonly ConfigIssue[]): ConfigError {
   const lines = issues.map(
     (i) => `${i.field}: got ${describeReceived(i.received)}, expected ${i.expected}`,
   );

@@ -25,7 +25,12 @@ export interface ChannelOptions {
 
 /** A control message: everything from the exchange that is not market data. */
 export type ControlMessage =
-  | { readonly kind: 'subscribed'; readonly channel: string; readonly symbol: string; readonly requestId?: string }
+  | {
+      readonly kind: 'subscribed';
+      readonly channel: string;
+      readonly symbol: string;
+      readonly requestId?: string;
+    }
   | {
       readonly kind: 'unsubscribed';
       readonly channel: string;

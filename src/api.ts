@@ -1,0 +1,115 @@
+import type { Logger } from 'pino';
+import type { Observable } from 'rxjs';
+import type { InspectionEvent, Observer } from 'xstate';
+import type { CollectorConfigInput } from './config/schema.ts';
+import type { Clock } from './machines/clock.ts';
+import type { DataType, MarketEvent } from './streams/events.ts';
+import type { SubscriptionState, TelemetryEvent } from './streams/telemetry.ts';
+
+/** Options of `createCollectorManager`. */
+export interface ManagerOptions {
+  /** Collectors to create at once; more can be added with `addCollector`. */
+  readonly collectors?: readonly CollectorConfigInput[];
+  /** A pino logger; the runtime binds child loggers to collector and connection. Silent if absent. */
+  readonly logger?: Logger;
+  /** Time source and scheduler; a simulated clock in tests. Defaults to wall-clock time. */
+  readonly clock?: Clock;
+  /** Random source for backoff jitter, in [0, 1). Seed it in tests. */
+  readonly random?: () => number;
+  /** Passed to XState so the Stately inspector (or any observer) can watch the whole actor tree. */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+export type CollectorLifecycle = 'idle' | 'running' | 'stopped' | 'failed' | 'disabled';
+
+export interface SubscriptionStatus {
+  readonly dataType: DataType;
+  readonly symbol: string;
+  readonly channel: string;
+  readonly state: SubscriptionState;
+  readonly code: string | undefined;
+  readonly message: string | undefined;
+}
+
+export interface ConnectionStatus {
+  readonly id: string;
+  readonly group: string;
+  /** Machine state, e.g. `connecting`, `open.subscribed`, `reconnecting`. */
+  readonly state: string;
+  readonly attempt: number;
+  readonly lastReason: string | undefined;
+  readonly openedAt: number | undefined;
+}
+
+export interface CollectorStatus {
+  readonly id: string;
+  readonly exchange: string;
+  readonly symbols: readonly string[];
+  readonly dataTypes: readonly DataType[];
+  readonly enabled: boolean;
+  readonly lifecycle: CollectorLifecycle;
+  /** One word for people: connecting, subscribed, reconnecting, error, stopped, disabled. */
+  readonly state: string;
+  readonly since: number;
+  readonly connections: readonly ConnectionStatus[];
+  readonly subscriptions: readonly SubscriptionStatus[];
+  readonly reconnects: number;
+  readonly restarts: number;
+  readonly lastError: string | undefined;
+  readonly messages: number;
+  readonly events: number;
+  readonly faults: number;
+  readonly faultsByCode: Readonly<Record<string, number>>;
+  readonly duplicatesDropped: number;
+  readonly lastMessageAt: Readonly<Partial<Record<DataType, number>>>;
+}
+
+export interface HealthStatus {
+  readonly healthy: boolean;
+  readonly reasons: readonly string[];
+}
+
+export interface ManagerStatus {
+  readonly startedAt: number;
+  readonly uptimeMs: number;
+  readonly collectors: readonly CollectorStatus[];
+  readonly countsByState: Readonly<Record<string, number>>;
+}
+
+export interface CollectorSummary {
+  readonly id: string;
+  readonly exchange: string;
+  readonly symbols: readonly string[];
+  readonly enabled: boolean;
+  readonly state: string;
+}
+
+/** A handle on one collector. */
+export interface CollectorHandle {
+  readonly id: string;
+  getStatus(): CollectorStatus;
+  getHealthStatus(): HealthStatus;
+}
+
+export interface CollectorManager {
+  /** Every normalized market event of every collector. Survives reconnects and restarts. */
+  readonly data$: Observable<MarketEvent>;
+  /** State transitions, subscription changes, faults and reconnects. */
+  readonly telemetry$: Observable<TelemetryEvent>;
+  /** The root XState actor (the supervisor). */
+  readonly actor: import('xstate').AnyActorRef;
+  /** Starts every enabled collector. Idempotent. */
+  startAll(): void;
+  /** Stops every collector; resolves when every socket is closed. Idempotent. */
+  stopAll(): Promise<void>;
+  /** Validates and adds a collector (started if the manager is running); returns its id. */
+  addCollector(config: CollectorConfigInput): string;
+  removeCollector(id: string): void;
+  enableCollector(id: string): void;
+  disableCollector(id: string): void;
+  restartCollector(id: string): void;
+  restartAll(): void;
+  listCollectors(): CollectorSummary[];
+  getStatus(): ManagerStatus;
+  getCollector(id: string): CollectorHandle | undefined;
+}

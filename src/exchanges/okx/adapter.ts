@@ -1,0 +1,33 @@
+import type { ExchangeAdapter } from '../types.ts';
+import { channelFor, endpointUrl, validateSymbol } from './channels.ts';
+import { parseFrame } from './parse.ts';
+import {
+  isPermanentError,
+  isReconnectNotice,
+  OKX_DEFAULT_ENDPOINT,
+  OKX_EXCHANGE_ID,
+  OKX_HEARTBEAT,
+  OKX_LIMITS,
+} from './protocol.ts';
+import { buildRequest, requestArgBytes } from './request.ts';
+
+/**
+ * The OKX v5 adapter (PROTOCOLS.md §1). Pure protocol knowledge: it owns no socket and no timer.
+ * Books (`orderbook`) and candles already map to channels, so the contract is known to fit them;
+ * their data types are enabled once the book sync and candle issues land.
+ */
+export const okxAdapter: ExchangeAdapter = Object.freeze({
+  id: OKX_EXCHANGE_ID,
+  dataTypes: Object.freeze(['trade', 'ticker'] as const),
+  defaultEndpoint: OKX_DEFAULT_ENDPOINT,
+  limits: OKX_LIMITS,
+  heartbeat: OKX_HEARTBEAT,
+  validateSymbol,
+  channelFor,
+  endpointUrl,
+  buildRequest,
+  requestArgBytes,
+  parse: parseFrame,
+  isPermanentError,
+  isReconnectNotice,
+});

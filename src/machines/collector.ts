@@ -1,0 +1,773 @@
+import { assign, enqueueActions, setup } from 'xstate';
+import type { CollectorConfig } from '../config/schema.ts';
+import { symbolsOf } from '../config/schema.ts';
+import type { ControlMessage, ExchangeAdapter } from '../exchanges/types.ts';
+import type { FaultCode } from '../streams/faults.ts';
+import type { SubscriptionTelemetry } from '../streams/telemetry.ts';
+import { backoffDelayMs } from './backoff.ts';
+import type {
+  ConnectionCommand,
+  ConnectionInput,
+  ConnectionMachine,
+  ConnectionReport,
+} from './connection.ts';
+import {
+  batchBySize,
+  budgetLeft,
+  newSubscription,
+  type RequestRecord,
+  type SubscriptionRecord,
+  subscriptionKey,
+  withState,
+} from './subscriptions.ts';
+
+/**
+ * The collector statechart: one exchange, a set of wanted subscriptions (symbols × data types), and
+ * one connection per endpoint group (two for a moment during a 64008 handover).
+ *
+ *   idle ──START──▶ running ──STOP──▶ stopping ──(connections closed)──▶ stopped ──START──▶ running
+ *                      └──(a connection refused for good)──▶ error ──START──▶ running
+ *
+ * Desired state drives subscriptions: after every (re)open the collector sends exactly the wanted,
+ * not permanently failed set, batched within the request size and the operation budget.
+ */
+
+export interface CollectorInput {
+  readonly collectorId: string;
+  readonly config: CollectorConfig;
+}
+
+interface Handover {
+  readonly from: string;
+  readonly to: string;
+  readonly toOpened: boolean;
+}
+
+interface ConnectionSlot {
+  readonly group: string;
+  readonly open: boolean;
+  /** CONNECTION.SUBSCRIBED already sent for the current socket. */
+  readonly settled: boolean;
+  /** Send times of subscribe/unsubscribe requests in the current budget window. */
+  readonly ops: readonly number[];
+}
+
+export interface CollectorContext {
+  readonly collectorId: string;
+  readonly config: CollectorConfig;
+  readonly subscriptions: Readonly<Record<string, SubscriptionRecord>>;
+  readonly requests: Readonly<Record<string, RequestRecord>>;
+  /** Current connection id per endpoint group. */
+  readonly primary: Readonly<Record<string, string>>;
+  readonly connections: Readonly<Record<string, ConnectionSlot>>;
+  readonly handovers: Readonly<Record<string, Handover>>;
+  readonly nextRequest: number;
+  readonly nextConnection: number;
+  readonly reconnects: number;
+  readonly lastError: string | undefined;
+  readonly lastErrorAt: number | undefined;
+}
+
+export type CollectorCommand =
+  | { readonly type: 'COLLECTOR.START' }
+  | { readonly type: 'COLLECTOR.STOP' }
+  | { readonly type: 'COLLECTOR.RECONNECT' };
+
+type InternalEvent =
+  | { readonly type: 'COLLECTOR.REQUEST_TIMEOUT'; readonly requestId: string }
+  | { readonly type: 'COLLECTOR.RETRY_SUBSCRIPTIONS' };
+
+export type CollectorEvent = CollectorCommand | ConnectionReport | InternalEvent;
+
+export interface CollectorDeps {
+  readonly connection: ConnectionMachine;
+  readonly adapterFor: (exchange: string) => ExchangeAdapter;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly markDisconnected: (collectorId: string) => void;
+  readonly reportState: (context: CollectorContext, state: string, reason?: string) => void;
+  readonly reportSubscription: (event: Omit<SubscriptionTelemetry, 'type' | 'at'>) => void;
+  readonly reportFault: (
+    context: CollectorContext,
+    code: FaultCode,
+    message: string,
+    connectionId?: string,
+  ) => void;
+}
+
+/** Time a stopping collector waits for its connections' close handshakes. */
+const STOP_TIMEOUT_MS = 2_000;
+/** Requests asked for at most this many times without any answer, then the subscription fails. */
+const MAX_UNANSWERED_ATTEMPTS = 2;
+/** Transient refusals retried at most this many times in a row before the subscription fails. */
+const MAX_TRANSIENT_RETRIES = 8;
+
+/** A side effect a step asks for; applied in order after the step's context is assigned. */
+type Effect =
+  | { readonly kind: 'send'; readonly to: string; readonly event: ConnectionCommand }
+  | { readonly kind: 'spawn'; readonly id: string; readonly input: ConnectionInput }
+  | { readonly kind: 'stop'; readonly id: string }
+  | {
+      readonly kind: 'raise';
+      readonly event: InternalEvent;
+      readonly delayMs: number;
+      readonly id: string;
+    }
+  | { readonly kind: 'cancel'; readonly id: string }
+  | { readonly kind: 'call'; readonly run: () => void };
+
+function later(fx: Effect[], run: () => void): void {
+  fx.push({ kind: 'call', run });
+}
+
+export function createCollectorMachine(deps: CollectorDeps) {
+  // Every step below is "context before → context after" plus a list of effects; one action then
+  // assigns the new context and enqueues the effects in order. No step performs a side effect.
+
+  function subsOfGroup(context: CollectorContext, group: string): SubscriptionRecord[] {
+    return Object.values(context.subscriptions).filter((s) => s.group === group);
+  }
+
+  function tellSubscription(fx: Effect[], context: CollectorContext, sub: SubscriptionRecord) {
+    later(fx, () =>
+      deps.reportSubscription({
+        collectorId: context.collectorId,
+        dataType: sub.dataType,
+        symbol: sub.symbol,
+        channel: sub.channel,
+        state: sub.state,
+        code: sub.code,
+        message: sub.message,
+      }),
+    );
+  }
+
+  function connectionInput(context: CollectorContext, group: string, id: string): ConnectionInput {
+    const adapter = deps.adapterFor(context.config.exchange);
+    const base = context.config.endpoint ?? adapter.defaultEndpoint;
+    const silenceMs: Record<string, number> = {};
+    for (const sub of subsOfGroup(context, group)) {
+      silenceMs[sub.dataType] = context.config.timers.silenceMs[sub.dataType];
+    }
+    return {
+      collectorId: context.collectorId,
+      connectionId: id,
+      exchange: adapter.id,
+      group,
+      url: adapter.endpointUrl(base, group),
+      ping: adapter.heartbeat.ping,
+      pong: adapter.heartbeat.pong,
+      connectionsPerSecond: adapter.limits.connectionsPerSecond,
+      timers: context.config.timers,
+      silenceMs,
+    };
+  }
+
+  /** Spawns a connection for a group; returns the updated context. */
+  function spawnConnection(
+    fx: Effect[],
+    context: CollectorContext,
+    group: string,
+  ): { context: CollectorContext; id: string } {
+    const id = `${context.collectorId}/${group}#${context.nextConnection}`;
+    fx.push({ kind: 'spawn', id, input: connectionInput(context, group, id) });
+    return {
+      id,
+      context: {
+        ...context,
+        nextConnection: context.nextConnection + 1,
+        connections: {
+          ...context.connections,
+          [id]: { group, open: false, settled: false, ops: [] },
+        },
+      },
+    };
+  }
+
+  /**
+   * Asks for `subs` on a connection: batches by size, spends the operation budget, records the
+   * requests and arms one answer timeout per request. What the budget cannot cover waits.
+   */
+  function request(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+    subs: readonly SubscriptionRecord[],
+    attempt = 1,
+  ): CollectorContext {
+    const slot = context.connections[connectionId];
+    if (slot === undefined || !slot.open || subs.length === 0) return context;
+    const adapter = deps.adapterFor(context.config.exchange);
+    const now = deps.now();
+    const budget = budgetLeft(slot.ops, now, adapter);
+    const batches = batchBySize(subs, adapter);
+    const sendable = batches.slice(0, budget.left);
+    const deferred = batches.slice(budget.left).flat();
+
+    const subscriptions = { ...context.subscriptions };
+    const requests = { ...context.requests };
+    const ops = [...budget.log];
+    const frames: string[] = [];
+    let nextRequest = context.nextRequest;
+    for (const batch of sendable) {
+      const requestId = `${nextRequest++}`;
+      requests[requestId] = {
+        connectionId,
+        keys: batch.map((s) => s.key),
+        attempt,
+        error: undefined,
+      };
+      for (const sub of batch) {
+        subscriptions[sub.key] = withState(sub, 'pending', { requestId, connectionId });
+      }
+      ops.push(now);
+      frames.push(adapter.buildRequest('subscribe', batch, requestId));
+      fx.push({
+        kind: 'raise',
+        event: { type: 'COLLECTOR.REQUEST_TIMEOUT', requestId },
+        delayMs: context.config.timers.subscribeTimeoutMs,
+        id: `request-timeout:${requestId}`,
+      });
+    }
+    for (const sub of deferred) subscriptions[sub.key] = withState(sub, 'retrying');
+    if (deferred.length > 0) {
+      const waitMs = Math.max(1, (budget.nextFreeAt ?? now) - now);
+      later(fx, () =>
+        deps.reportFault(
+          context,
+          'op-budget-exhausted',
+          `${deferred.length} subscriptions wait ${waitMs} ms for the operation budget`,
+          connectionId,
+        ),
+      );
+      armRetry(fx, waitMs);
+    }
+    if (frames.length > 0) {
+      fx.push({ kind: 'send', to: connectionId, event: { type: 'CONNECTION.SEND', frames } });
+    }
+    const next: CollectorContext = {
+      ...context,
+      subscriptions,
+      requests,
+      nextRequest,
+      connections: { ...context.connections, [connectionId]: { ...slot, ops } },
+    };
+    for (const sub of subs) {
+      const updated = subscriptions[sub.key];
+      if (updated !== undefined && updated.state !== sub.state) {
+        tellSubscription(fx, next, updated);
+      }
+    }
+    return next;
+  }
+
+  function armRetry(fx: Effect[], delayMs: number): void {
+    // A pending delayed event with the same id is not replaced by a new one: cancel first.
+    fx.push({ kind: 'cancel', id: 'retry-subscriptions' });
+    fx.push({
+      kind: 'raise',
+      event: { type: 'COLLECTOR.RETRY_SUBSCRIPTIONS' },
+      delayMs,
+      id: 'retry-subscriptions',
+    });
+  }
+
+  /** Marks subscriptions settled; tells the connection once all of its group are; ends handovers. */
+  function settle(fx: Effect[], context: CollectorContext): CollectorContext {
+    let next = context;
+    for (const [connectionId, slot] of Object.entries(context.connections)) {
+      if (!slot.open || slot.settled) continue;
+      const subs = subsOfGroup(next, slot.group);
+      const waiting = subs.some(
+        (s) => s.state !== 'failed' && !(s.state === 'active' && s.connectionId === connectionId),
+      );
+      if (waiting) continue;
+      fx.push({ kind: 'send', to: connectionId, event: { type: 'CONNECTION.SUBSCRIBED' } });
+      next = {
+        ...next,
+        connections: { ...next.connections, [connectionId]: { ...slot, settled: true } },
+      };
+      const handover = next.handovers[slot.group];
+      if (handover !== undefined && handover.to === connectionId) {
+        next = finishHandover(fx, next, slot.group, handover);
+      }
+    }
+    return next;
+  }
+
+  function finishHandover(
+    fx: Effect[],
+    context: CollectorContext,
+    group: string,
+    handover: Handover,
+  ): CollectorContext {
+    // The replacement is subscribed: only now may the old connection go (OKX 64008).
+    fx.push({ kind: 'send', to: handover.from, event: { type: 'CONNECTION.STOP' } });
+    const { [group]: _done, ...handovers } = context.handovers;
+    return { ...context, handovers, primary: { ...context.primary, [group]: handover.to } };
+  }
+
+  function findSubscription(
+    context: CollectorContext,
+    channel: string,
+    symbol: string,
+  ): SubscriptionRecord | undefined {
+    return context.subscriptions[subscriptionKey(channel, symbol)];
+  }
+
+  /** Applies the exchange's refusal to one subscription: failed for good, or retried later. */
+  function refuse(
+    fx: Effect[],
+    context: CollectorContext,
+    sub: SubscriptionRecord,
+    code: string,
+    message: string,
+  ): CollectorContext {
+    const adapter = deps.adapterFor(context.config.exchange);
+    const permanent = adapter.isPermanentError(code) || sub.retries + 1 > MAX_TRANSIENT_RETRIES;
+    const updated = permanent
+      ? withState(sub, 'failed', { code, message, requestId: undefined })
+      : withState(sub, 'retrying', { code, message, retries: sub.retries + 1 });
+    const next = { ...context, subscriptions: { ...context.subscriptions, [sub.key]: updated } };
+    tellSubscription(fx, next, updated);
+    later(fx, () =>
+      deps.reportFault(
+        next,
+        permanent ? 'subscribe-rejected' : 'subscribe-retry',
+        `${sub.channel} ${sub.symbol}: ${code} ${message}`,
+        sub.connectionId,
+      ),
+    );
+    if (!permanent) {
+      armRetry(fx, backoffDelayMs(updated.retries, context.config.timers.backoff, deps.random));
+    }
+    return next;
+  }
+
+  function onControl(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+    control: ControlMessage,
+  ): CollectorContext {
+    switch (control.kind) {
+      case 'subscribed': {
+        const sub = findSubscription(context, control.channel, control.symbol);
+        // OKX acks every arg, duplicates included, and may ack after data: only the ack on the
+        // connection that carries the subscription counts.
+        if (sub === undefined || sub.connectionId !== connectionId || sub.state === 'active') {
+          return context;
+        }
+        const updated = withState(sub, 'active', {
+          code: undefined,
+          message: undefined,
+          retries: 0,
+        });
+        const next = {
+          ...context,
+          subscriptions: { ...context.subscriptions, [sub.key]: updated },
+        };
+        tellSubscription(fx, next, updated);
+        return settle(fx, next);
+      }
+      case 'error':
+        return settle(fx, onError(fx, context, connectionId, control));
+      case 'notice': {
+        const adapter = deps.adapterFor(context.config.exchange);
+        if (!adapter.isReconnectNotice(control.code)) return context;
+        return beginHandover(fx, context, connectionId);
+      }
+      case 'unsubscribed':
+      case 'pong':
+      case 'info':
+        return context;
+    }
+  }
+
+  function onError(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+    control: Extract<ControlMessage, { kind: 'error' }>,
+  ): CollectorContext {
+    const request =
+      control.requestId === undefined ? undefined : context.requests[control.requestId];
+    // The error frame carries no `arg`: the request id narrows it to one request, and the
+    // instrument named in `msg` (when there is one) to one subscription of it.
+    const named =
+      control.channel !== undefined && control.symbol !== undefined
+        ? findSubscription(context, control.channel, control.symbol)
+        : undefined;
+    if (named !== undefined && (request === undefined || request.keys.includes(named.key))) {
+      return refuse(fx, context, named, control.code, control.message);
+    }
+    if (request !== undefined && control.requestId !== undefined) {
+      const pending = request.keys.filter(
+        (k) =>
+          context.subscriptions[k]?.state === 'pending' &&
+          context.subscriptions[k]?.requestId === control.requestId,
+      );
+      const only = pending.length === 1 ? context.subscriptions[pending[0] as string] : undefined;
+      if (only !== undefined) return refuse(fx, context, only, control.code, control.message);
+      // Several args and no way to tell which one was refused: wait for the acks of the good ones;
+      // the answer timeout then isolates the rest one by one.
+      const requests = {
+        ...context.requests,
+        [control.requestId]: {
+          ...request,
+          error: { code: control.code, message: control.message },
+        },
+      };
+      return { ...context, requests };
+    }
+    later(fx, () =>
+      deps.reportFault(
+        context,
+        'error-uncorrelated',
+        `${control.code} ${control.message}`,
+        connectionId,
+      ),
+    );
+    return context;
+  }
+
+  function onRequestTimeout(
+    fx: Effect[],
+    context: CollectorContext,
+    requestId: string,
+  ): CollectorContext {
+    const expired = context.requests[requestId];
+    if (expired === undefined) return context;
+    const { [requestId]: _expired, ...requests } = context.requests;
+    let next: CollectorContext = { ...context, requests };
+    const pending = expired.keys
+      .map((k) => next.subscriptions[k])
+      .filter(
+        (s): s is SubscriptionRecord =>
+          s !== undefined && s.state === 'pending' && s.requestId === requestId,
+      );
+    if (pending.length === 0) return next;
+    if (expired.error !== undefined) {
+      const error = expired.error;
+      if (pending.length === 1) {
+        return settle(
+          fx,
+          refuse(fx, next, pending[0] as SubscriptionRecord, error.code, error.message),
+        );
+      }
+      // Isolate: one request per suspect, so the next refusal names exactly one subscription.
+      for (const sub of pending) {
+        next = request(fx, next, expired.connectionId, [sub], expired.attempt);
+      }
+      return next;
+    }
+    if (expired.attempt >= MAX_UNANSWERED_ATTEMPTS) {
+      for (const sub of pending) {
+        next = refuse(
+          fx,
+          next,
+          { ...sub, retries: MAX_TRANSIENT_RETRIES },
+          'no-answer',
+          'the exchange neither acknowledged nor refused the subscription',
+        );
+      }
+      return settle(fx, next);
+    }
+    return request(fx, next, expired.connectionId, pending, expired.attempt + 1);
+  }
+
+  function beginHandover(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+  ): CollectorContext {
+    const slot = context.connections[connectionId];
+    if (slot === undefined || context.handovers[slot.group] !== undefined) return context;
+    if (context.primary[slot.group] !== connectionId) return context;
+    const spawned = spawnConnection(fx, context, slot.group);
+    later(fx, () =>
+      deps.reportState(spawned.context, 'handover', `notice: replacing ${connectionId}`),
+    );
+    return {
+      ...spawned.context,
+      handovers: {
+        ...spawned.context.handovers,
+        [slot.group]: { from: connectionId, to: spawned.id, toOpened: false },
+      },
+    };
+  }
+
+  function onOpened(fx: Effect[], context: CollectorContext, connectionId: string) {
+    const slot = context.connections[connectionId];
+    if (slot === undefined) return context;
+    // A new socket starts with a fresh operation budget: OKX counts per connection.
+    let next: CollectorContext = {
+      ...context,
+      connections: {
+        ...context.connections,
+        [connectionId]: { ...slot, open: true, settled: false, ops: [] },
+      },
+    };
+    const handover = next.handovers[slot.group];
+    if (handover !== undefined && handover.to === connectionId) {
+      next = {
+        ...next,
+        handovers: { ...next.handovers, [slot.group]: { ...handover, toOpened: true } },
+      };
+    }
+    const wanted = subsOfGroup(next, slot.group).filter((s) => s.state !== 'failed');
+    next = request(fx, next, connectionId, wanted);
+    return settle(fx, next);
+  }
+
+  function onDown(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+    reason: string,
+  ): CollectorContext {
+    const slot = context.connections[connectionId];
+    if (slot === undefined) return context;
+    const connections = {
+      ...context.connections,
+      [connectionId]: { ...slot, open: false, settled: false },
+    };
+    const requests = Object.fromEntries(
+      Object.entries(context.requests).filter(([, r]) => r.connectionId !== connectionId),
+    );
+    let next: CollectorContext = {
+      ...context,
+      connections,
+      requests,
+      reconnects: context.reconnects + 1,
+      lastError: reason,
+      lastErrorAt: deps.now(),
+    };
+    const handover = next.handovers[slot.group];
+    if (handover !== undefined && handover.from === connectionId) {
+      // The old connection closed before its replacement took over; it is not reconnected.
+      fx.push({ kind: 'send', to: connectionId, event: { type: 'CONNECTION.STOP' } });
+      if (!handover.toOpened) later(fx, () => deps.markDisconnected(context.collectorId));
+      return next;
+    }
+    const subscriptions = { ...next.subscriptions };
+    for (const sub of subsOfGroup(next, slot.group)) {
+      if (sub.state === 'failed' || sub.connectionId !== connectionId) continue;
+      subscriptions[sub.key] = withState(sub, 'pending', { requestId: undefined });
+    }
+    next = { ...next, subscriptions };
+    later(fx, () => deps.markDisconnected(context.collectorId));
+    return next;
+  }
+
+  function onRetry(fx: Effect[], context: CollectorContext): CollectorContext {
+    let next = context;
+    for (const [connectionId, slot] of Object.entries(context.connections)) {
+      if (!slot.open || next.primary[slot.group] !== connectionId) continue;
+      const retrying = subsOfGroup(next, slot.group).filter((s) => s.state === 'retrying');
+      next = request(fx, next, connectionId, retrying);
+    }
+    return next;
+  }
+
+  function onStopped(fx: Effect[], context: CollectorContext, connectionId: string) {
+    const { [connectionId]: _gone, ...connections } = context.connections;
+    fx.push({ kind: 'stop', id: connectionId });
+    return { ...context, connections };
+  }
+
+  return setup({
+    types: {
+      context: {} as CollectorContext,
+      input: {} as CollectorInput,
+      events: {} as CollectorEvent,
+    },
+    actors: { connection: deps.connection },
+    delays: { stopTimeout: STOP_TIMEOUT_MS },
+    guards: {
+      noConnectionsLeft: ({ context }) => Object.keys(context.connections).length === 0,
+    },
+    actions: {
+      openConnections: enqueueActions(({ context, enqueue }) => {
+        const fx: Effect[] = [];
+        let next: CollectorContext = {
+          ...context,
+          connections: {},
+          primary: {},
+          handovers: {},
+          requests: {},
+        };
+        const groups = new Set(Object.values(context.subscriptions).map((s) => s.group));
+        for (const group of groups) {
+          const spawned = spawnConnection(fx, next, group);
+          next = {
+            ...spawned.context,
+            primary: { ...spawned.context.primary, [group]: spawned.id },
+          };
+        }
+        apply(enqueue, next, fx);
+      }),
+      handleOpened: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'CONNECTION.OPENED') return;
+        const fx: Effect[] = [];
+        apply(enqueue, onOpened(fx, context, event.connectionId), fx);
+      }),
+      handleControl: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'CONNECTION.CONTROL') return;
+        const fx: Effect[] = [];
+        apply(enqueue, onControl(fx, context, event.connectionId, event.control), fx);
+      }),
+      handleDown: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'CONNECTION.DOWN') return;
+        const fx: Effect[] = [];
+        apply(enqueue, onDown(fx, context, event.connectionId, event.reason), fx);
+      }),
+      handleRequestTimeout: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'COLLECTOR.REQUEST_TIMEOUT') return;
+        const fx: Effect[] = [];
+        apply(enqueue, onRequestTimeout(fx, context, event.requestId), fx);
+      }),
+      retrySubscriptions: enqueueActions(({ context, enqueue }) => {
+        const fx: Effect[] = [];
+        apply(enqueue, onRetry(fx, context), fx);
+      }),
+      forgetConnection: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'CONNECTION.STOPPED') return;
+        const fx: Effect[] = [];
+        apply(enqueue, onStopped(fx, context, event.connectionId), fx);
+      }),
+      recycleConnections: enqueueActions(({ context, enqueue }) => {
+        for (const id of Object.keys(context.connections)) {
+          enqueue.sendTo(id, {
+            type: 'CONNECTION.RECYCLE',
+            reason: 'requested',
+          } satisfies ConnectionCommand);
+        }
+      }),
+      stopConnections: enqueueActions(({ context, enqueue }) => {
+        for (const id of Object.keys(context.connections)) {
+          enqueue.sendTo(id, { type: 'CONNECTION.STOP' } satisfies ConnectionCommand);
+        }
+      }),
+      dropConnections: enqueueActions(({ context, enqueue }) => {
+        for (const id of Object.keys(context.connections)) enqueue.stopChild(id);
+        enqueue.cancel('retry-subscriptions');
+        enqueue.assign({ connections: {}, requests: {}, handovers: {}, primary: {} });
+      }),
+      resetSubscriptions: assign({
+        subscriptions: ({ context }) => {
+          const subscriptions: Record<string, SubscriptionRecord> = {};
+          for (const sub of Object.values(context.subscriptions)) {
+            subscriptions[sub.key] =
+              sub.state === 'failed'
+                ? sub
+                : withState(sub, 'pending', { requestId: undefined, connectionId: undefined });
+          }
+          return subscriptions;
+        },
+      }),
+      noteFailure: assign({
+        lastError: ({ event }) => (event.type === 'CONNECTION.FAILED' ? event.reason : undefined),
+        lastErrorAt: () => deps.now(),
+      }),
+      reportState: ({ context }, params: { state: string }) =>
+        deps.reportState(context, params.state, context.lastError),
+    },
+  }).createMachine({
+    id: 'collector',
+    context: ({ input }) => initialContext(input, deps.adapterFor(input.config.exchange)),
+    initial: 'idle',
+    states: {
+      idle: {
+        entry: { type: 'reportState', params: { state: 'idle' } },
+        on: { 'COLLECTOR.START': 'running' },
+      },
+      running: {
+        entry: [
+          'resetSubscriptions',
+          'openConnections',
+          { type: 'reportState', params: { state: 'running' } },
+        ],
+        on: {
+          'CONNECTION.OPENED': { actions: 'handleOpened' },
+          'CONNECTION.CONTROL': { actions: 'handleControl' },
+          'CONNECTION.DOWN': { actions: 'handleDown' },
+          'CONNECTION.STOPPED': { actions: 'forgetConnection' },
+          'CONNECTION.FAILED': { target: 'error', actions: 'noteFailure' },
+          'COLLECTOR.REQUEST_TIMEOUT': { actions: 'handleRequestTimeout' },
+          'COLLECTOR.RETRY_SUBSCRIPTIONS': { actions: 'retrySubscriptions' },
+          'COLLECTOR.RECONNECT': { actions: 'recycleConnections' },
+          'COLLECTOR.STOP': 'stopping',
+        },
+      },
+      stopping: {
+        entry: ['stopConnections', { type: 'reportState', params: { state: 'stopping' } }],
+        always: { guard: 'noConnectionsLeft', target: 'stopped' },
+        on: { 'CONNECTION.STOPPED': { actions: 'forgetConnection' } },
+        after: { stopTimeout: 'stopped' },
+      },
+      stopped: {
+        entry: ['dropConnections', { type: 'reportState', params: { state: 'stopped' } }],
+        on: { 'COLLECTOR.START': 'running' },
+      },
+      error: {
+        entry: ['dropConnections', { type: 'reportState', params: { state: 'error' } }],
+        on: { 'COLLECTOR.START': 'running', 'COLLECTOR.STOP': 'stopped' },
+      },
+    },
+  });
+}
+
+/** Assigns a step's context, then enqueues its effects in the order the step asked for them. */
+// biome-ignore lint/suspicious/noExplicitAny: XState's enqueuer type is not exported in a usable form.
+function apply(enqueue: any, next: CollectorContext, fx: readonly Effect[]): void {
+  enqueue.assign(next);
+  for (const effect of fx) {
+    switch (effect.kind) {
+      case 'send':
+        enqueue.sendTo(effect.to, effect.event);
+        break;
+      case 'spawn':
+        enqueue.spawnChild('connection', { id: effect.id, input: effect.input });
+        break;
+      case 'stop':
+        enqueue.stopChild(effect.id);
+        break;
+      case 'raise':
+        enqueue.raise(effect.event, { delay: effect.delayMs, id: effect.id });
+        break;
+      case 'cancel':
+        enqueue.cancel(effect.id);
+        break;
+      case 'call':
+        enqueue(effect.run);
+        break;
+    }
+  }
+}
+
+function initialContext(input: CollectorInput, adapter: ExchangeAdapter): CollectorContext {
+  const subscriptions: Record<string, SubscriptionRecord> = {};
+  for (const symbol of symbolsOf(input.config)) {
+    for (const dataType of input.config.dataTypes) {
+      const sub = newSubscription(adapter.channelFor(dataType, symbol));
+      subscriptions[sub.key] = sub;
+    }
+  }
+  return {
+    collectorId: input.collectorId,
+    config: input.config,
+    subscriptions,
+    requests: {},
+    primary: {},
+    connections: {},
+    handovers: {},
+    nextRequest: 1,
+    nextConnection: 1,
+    reconnects: 0,
+    lastError: undefined,
+    lastErrorAt: undefined,
+  };
+}
+
+export type CollectorMachine = ReturnType<typeof createCollectorMachine>;

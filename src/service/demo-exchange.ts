@@ -1,0 +1,287 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { loadReplayProgram, type RecordedFrame, type ReplayProgram } from './recordings.ts';
+
+/**
+ * A small OKX v5 public endpoint on 127.0.0.1 for `market-collector demo`: text ping/pong, one ack
+ * per subscribe arg, 60018 for what it has no recording of, and the recorded frames of every
+ * subscribed channel and instrument, paced as recorded and looped. The replay is one market for
+ * all connections, as on the real exchange: it starts with the first subscription and runs on
+ * whether or not anyone listens, so a reconnecting client misses what was sent meanwhile.
+ */
+
+export const DEMO_DEFAULTS = {
+  /** Replay speed factor: 2 plays twice as fast as recorded. */
+  speed: 1,
+  /** Passes over the recordings before `market-collector demo` stops; 0 means never. */
+  loops: 1,
+} as const;
+
+/**
+ * Real time (not scaled) between the first subscription and the first frame. The recordings start
+ * within milliseconds of their acks; a client that subscribes in several requests would miss the
+ * first frames of its later ones without it.
+ */
+const LEAD_IN_MS = 100;
+
+/** The URL prefix OKX serves v5 on; `/public` and `/business` follow it. */
+const PATH_PREFIX = '/ws/v5/';
+
+export interface DemoExchangeOptions {
+  readonly speed?: number;
+  /** Folder of recordings; the ones shipped in the package by default. */
+  readonly recordings?: URL;
+}
+
+export interface DemoExchange {
+  readonly port: number;
+  /** Base endpoint for a collector: `ws://127.0.0.1:<port>/ws/v5`. */
+  readonly endpoint: string;
+  /** Instrument ids that have recorded frames, sorted. */
+  readonly instruments: readonly string[];
+  /** The replayed program, for tests that compare what they receive with the recording. */
+  readonly program: ReplayProgram;
+  /** Passes over the recordings completed so far. */
+  passes(): number;
+  /** Called after each completed pass with the count so far; returns an unsubscribe. */
+  onPass(listener: (passes: number) => void): () => void;
+  /** Closes every connection and the server; idempotent. */
+  close(): Promise<void>;
+}
+
+interface Client {
+  readonly socket: WebSocket;
+  readonly connId: string;
+  readonly subscriptions: Set<string>;
+}
+
+export async function startDemoExchange(options: DemoExchangeOptions = {}): Promise<DemoExchange> {
+  const speed = options.speed ?? DEMO_DEFAULTS.speed;
+  if (!(Number.isFinite(speed) && speed > 0)) throw new RangeError(`speed must be > 0: ${speed}`);
+  const program = await loadReplayProgram(options.recordings);
+  const available = new Set(program.frames.map((f) => channelKey(f.channel, f.instId)));
+  const clients = new Set<Client>();
+  const listeners = new Set<(passes: number) => void>();
+  const replay = createReplay(
+    program,
+    speed,
+    (frame) => broadcast(clients, frame),
+    (passes) => {
+      for (const listener of listeners) listener(passes);
+    },
+  );
+  const wss = new WebSocketServer({ noServer: true });
+  wss.on('connection', (socket: WebSocket) => accept(socket, clients, available, replay.start));
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  server.on('upgrade', (req, socket, head) => upgrade(wss, req, socket, head));
+  const port = await listen(server);
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    endpoint: `ws://127.0.0.1:${port}/ws/v5`,
+    instruments: [...new Set(program.frames.map((f) => f.instId))].sort(),
+    program,
+    passes: () => replay.passes(),
+    onPass(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      closing ??= shutDown(server, wss, clients, replay.stop);
+      return closing;
+    },
+  };
+}
+
+function accept(
+  socket: WebSocket,
+  clients: Set<Client>,
+  available: ReadonlySet<string>,
+  startReplay: () => void,
+): void {
+  const client: Client = {
+    socket,
+    connId: randomBytes(4).toString('hex'),
+    subscriptions: new Set(),
+  };
+  clients.add(client);
+  socket.on('message', (data: RawData, isBinary: boolean) => {
+    onMessage(client, data, isBinary, available, startReplay);
+  });
+  socket.on('close', () => clients.delete(client));
+  // A protocol error from a client ends that client only; ws closes it after emitting.
+  socket.on('error', () => socket.terminate());
+}
+
+function upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  if (!(req.url ?? '').startsWith(PATH_PREFIX)) {
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+}
+
+function onMessage(
+  client: Client,
+  data: RawData,
+  isBinary: boolean,
+  available: ReadonlySet<string>,
+  startReplay: () => void,
+): void {
+  const text = isBinary ? undefined : rawText(data);
+  // OKX heartbeat: the 4-byte text `ping`, answered with the text `pong` (not JSON).
+  if (text === 'ping') {
+    client.socket.send('pong');
+    return;
+  }
+  const request = parseJson(text);
+  const id = isRecord(request) && typeof request.id === 'string' ? request.id : undefined;
+  const op = isRecord(request) ? request.op : undefined;
+  const args = isRecord(request) && Array.isArray(request.args) ? request.args : undefined;
+  if (args === undefined) {
+    reply(client, id, { event: 'error', code: '60012', msg: `Invalid request: ${text}` });
+  } else if (op !== 'subscribe' && op !== 'unsubscribe') {
+    reply(client, id, { event: 'error', code: '60019', msg: `Invalid op: ${String(op)}` });
+  } else {
+    for (const arg of args as unknown[]) answerArg(client, op, arg, id, available);
+    if (op === 'subscribe' && client.subscriptions.size > 0) startReplay();
+  }
+}
+
+/** OKX acks every arg on its own (duplicates too) and refuses bad ones without naming the arg. */
+function answerArg(
+  client: Client,
+  op: 'subscribe' | 'unsubscribe',
+  arg: unknown,
+  id: string | undefined,
+  available: ReadonlySet<string>,
+): void {
+  const channel = isRecord(arg) ? String(arg.channel) : 'undefined';
+  const instId = isRecord(arg) ? String(arg.instId) : 'undefined';
+  const key = channelKey(channel, instId);
+  if (available.has(key)) {
+    if (op === 'subscribe') client.subscriptions.add(key);
+    else client.subscriptions.delete(key);
+    reply(client, id, { event: op, arg });
+    return;
+  }
+  const msg =
+    `Wrong URL or channel:${channel},instId:${instId} doesn't exist. ` +
+    'Please use the correct URL, channel and parameters referring to API document.';
+  reply(client, id, { event: 'error', code: '60018', msg });
+}
+
+/** OKX puts the echoed `id` first and the `connId` last. */
+function reply(client: Client, id: string | undefined, body: Record<string, unknown>): void {
+  const frame = { ...(id === undefined ? {} : { id }), ...body, connId: client.connId };
+  if (client.socket.readyState === WebSocket.OPEN) client.socket.send(JSON.stringify(frame));
+}
+
+function broadcast(clients: ReadonlySet<Client>, frame: RecordedFrame): void {
+  const key = channelKey(frame.channel, frame.instId);
+  for (const client of clients) {
+    if (client.subscriptions.has(key) && client.socket.readyState === WebSocket.OPEN) {
+      client.socket.send(frame.text);
+    }
+  }
+}
+
+interface Replay {
+  readonly start: () => void;
+  readonly stop: () => void;
+  readonly passes: () => number;
+}
+
+/** One timer at a time; due times are measured from the pass start, so delays never drift. */
+function createReplay(
+  program: ReplayProgram,
+  speed: number,
+  send: (frame: RecordedFrame) => void,
+  onPass: (passes: number) => void,
+): Replay {
+  const { frames, durationMs } = program;
+  let timer: NodeJS.Timeout | undefined;
+  let passStart = 0;
+  let index = 0;
+  let passes = 0;
+  let state: 'idle' | 'running' | 'stopped' = 'idle';
+  const dueAt = (atMs: number) => passStart + atMs / speed;
+  const schedule = () => {
+    const due = dueAt(frames[index]?.atMs ?? durationMs);
+    timer = setTimeout(tick, Math.max(0, due - performance.now()));
+    // The demo server must never be what keeps a finished process alive.
+    timer.unref();
+  };
+  const tick = () => {
+    const now = performance.now();
+    for (let frame = frames[index]; frame && dueAt(frame.atMs) <= now; frame = frames[index]) {
+      send(frame);
+      index += 1;
+    }
+    if (index >= frames.length && dueAt(durationMs) <= now) {
+      passStart = dueAt(durationMs);
+      index = 0;
+      passes += 1;
+      onPass(passes);
+    }
+    if (state === 'running') schedule();
+  };
+  return {
+    start() {
+      if (state !== 'idle') return;
+      state = 'running';
+      passStart = performance.now() + LEAD_IN_MS;
+      schedule();
+    },
+    stop() {
+      state = 'stopped';
+      clearTimeout(timer);
+    },
+    passes: () => passes,
+  };
+}
+
+async function shutDown(
+  server: Server,
+  wss: WebSocketServer,
+  clients: ReadonlySet<Client>,
+  stopReplay: () => void,
+): Promise<void> {
+  stopReplay();
+  for (const client of clients) client.socket.terminate();
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => wss.close(() => resolve()));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function channelKey(channel: string, instId: string): string {
+  return `${channel}\u0000${instId}`;
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return (Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

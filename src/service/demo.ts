@@ -1,0 +1,106 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ENV } from '../config/load.ts';
+import {
+  type ConfigIssue,
+  configError,
+  LOG_LEVELS,
+  type LogLevel,
+  parseServiceConfig,
+  serviceConfigSchema,
+} from '../config/schema.ts';
+import { DEMO_DEFAULTS, type DemoExchange, startDemoExchange } from './demo-exchange.ts';
+import { type CliIo, resolveManagerFactory } from './io.ts';
+import { createLogger } from './logging.ts';
+import { type StopReason, serve } from './serve.ts';
+
+/**
+ * `market-collector demo`: the built-in OKX-protocol exchange on 127.0.0.1 replays recorded
+ * traffic to one collector, whose events are printed as `run` prints them.
+ */
+
+export interface DemoFlags {
+  readonly speed?: string | undefined;
+  readonly loops?: string | undefined;
+  readonly logLevel?: string | undefined;
+}
+
+/** Time for the last frames of the final pass to cross the socket and the parser. */
+const DRAIN_MS = 250;
+
+export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> {
+  const { speed, loops, logLevel } = parseDemoFlags(flags, io.env);
+  const logger = createLogger(
+    io.logDestination === undefined
+      ? { level: logLevel }
+      : { level: logLevel, destination: io.logDestination },
+  );
+  const createManager = await resolveManagerFactory(io);
+  const exchange = await startDemoExchange({ speed });
+  try {
+    const config = parseServiceConfig({ logLevel, collectors: [demoCollector(exchange)] });
+    logger.info({ endpoint: exchange.endpoint, speed, loops }, 'demo exchange listening');
+    const manager = createManager({ collectors: config.collectors, logger });
+    await serve(manager, {
+      io,
+      logger,
+      ...(loops > 0 ? { until: afterPasses(exchange, loops) } : {}),
+    });
+  } finally {
+    await exchange.close();
+  }
+  return 0;
+}
+
+function demoCollector(exchange: DemoExchange) {
+  return {
+    id: 'demo',
+    exchange: 'okx',
+    symbols: [...exchange.instruments],
+    dataTypes: ['trade', 'ticker'],
+    endpoint: exchange.endpoint,
+  };
+}
+
+function afterPasses(exchange: DemoExchange, loops: number): Promise<StopReason> {
+  return new Promise((resolve) => {
+    const unsubscribe = exchange.onPass((passes) => {
+      if (passes < loops) return;
+      unsubscribe();
+      void sleep(DRAIN_MS, 'replay-finished' as const).then(resolve);
+    });
+  });
+}
+
+interface DemoSettings {
+  readonly speed: number;
+  readonly loops: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Validates the demo's own flags; a bad one is a `ConfigError`, like any configuration value. */
+export function parseDemoFlags(
+  flags: DemoFlags,
+  env: Readonly<Record<string, string | undefined>>,
+): DemoSettings {
+  const issues: ConfigIssue[] = [];
+  const speed = flags.speed === undefined ? DEMO_DEFAULTS.speed : Number(flags.speed);
+  if (!(Number.isFinite(speed) && speed > 0)) {
+    issues.push({ field: 'speed', received: flags.speed, expected: 'a number above 0' });
+  }
+  const loops = flags.loops === undefined ? DEMO_DEFAULTS.loops : Number(flags.loops);
+  if (!(Number.isInteger(loops) && loops >= 0)) {
+    issues.push({ field: 'loops', received: flags.loops, expected: 'a whole number, 0 = forever' });
+  }
+  // Through the schema, so the default level stays where every default lives.
+  const received = flags.logLevel ?? nonEmpty(env[ENV.logLevel]);
+  const level = serviceConfigSchema.shape.logLevel.safeParse(received);
+  if (!level.success) {
+    issues.push({ field: 'logLevel', received, expected: `one of ${LOG_LEVELS.join(', ')}` });
+  }
+  if (issues.length > 0 || !level.success) throw configError(issues);
+  return { speed, loops, logLevel: level.data };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
+}

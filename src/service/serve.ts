@@ -1,0 +1,97 @@
+import type { Logger } from 'pino';
+import type { CollectorManager } from '../api.ts';
+import type { CliIo } from './io.ts';
+import { createNdjsonSink } from './ndjson-sink.ts';
+
+/**
+ * Runs a manager until something asks it to stop: writes its events to stdout, stops cleanly on
+ * SIGINT or SIGTERM, exits at once on a signal that arrives while it is already stopping, and
+ * stops when stdout's reader goes away. Shared by `run` and `demo`.
+ */
+
+export type StopReason = 'SIGINT' | 'SIGTERM' | 'stdout-closed' | 'failed' | 'replay-finished';
+
+/** 128 + signal number, the shell's convention for "ended by a signal". */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
+export interface ServeOptions {
+  readonly io: CliIo;
+  readonly logger: Logger;
+  /** An extra stop condition (the demo's end of replay). */
+  readonly until?: Promise<StopReason>;
+}
+
+export async function serve(manager: CollectorManager, options: ServeOptions): Promise<void> {
+  const { io, logger } = options;
+  const latch = stopLatch();
+  const sink = createNdjsonSink(io.stdout, {
+    onFull: () => logger.warn('stdout is slower than the feed; events are buffered in memory'),
+    onBroken: (err) => {
+      logger.info({ err }, 'stdout closed by its reader; stopping');
+      latch.stop('stdout-closed');
+    },
+  });
+  const removeSignals = onSignals(io, logger, latch);
+  options.until?.then(latch.stop, (err: unknown) => {
+    logger.error({ err }, 'stop condition failed');
+    latch.stop('failed');
+  });
+  const subscription = manager.data$.subscribe({
+    next: (event) => sink.write(event),
+    error: (err: unknown) => {
+      logger.error({ err }, 'data stream failed');
+      latch.stop('failed');
+    },
+  });
+  try {
+    manager.startAll();
+    logger.info({ collectors: manager.listCollectors().length }, 'collectors started');
+    const reason = await latch.stopped;
+    logger.info({ reason }, 'stopping collectors');
+  } finally {
+    // Stopping is also the cleanup when starting threw: stopAll is idempotent.
+    await manager.stopAll();
+    subscription.unsubscribe();
+    removeSignals();
+  }
+  await sink.flush();
+  logger.info(sink.stats(), 'stopped');
+}
+
+interface StopLatch {
+  readonly stopped: Promise<StopReason>;
+  readonly stop: (reason: StopReason) => void;
+  readonly stopping: () => boolean;
+}
+
+/** A signal starts a clean stop; one that arrives while stopping means the operator will not wait. */
+function onSignals(io: CliIo, logger: Logger, latch: StopLatch): () => void {
+  const removers = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
+    const handler = () => {
+      if (!latch.stopping()) {
+        latch.stop(signal);
+        return;
+      }
+      logger.warn({ signal }, 'signal while stopping; exiting without a clean stop');
+      io.exit(SIGNAL_EXIT_CODES[signal]);
+    };
+    io.signals.on(signal, handler);
+    return () => io.signals.off(signal, handler);
+  });
+  return () => {
+    for (const remove of removers) remove();
+  };
+}
+
+function stopLatch(): StopLatch {
+  let stopping = false;
+  let resolve: (reason: StopReason) => void = () => undefined;
+  const stopped = new Promise<StopReason>((r) => {
+    resolve = r;
+  });
+  const stop = (reason: StopReason) => {
+    stopping = true;
+    resolve(reason);
+  };
+  return { stopped, stop, stopping: () => stopping };
+}

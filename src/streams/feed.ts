@@ -1,0 +1,242 @@
+import type { ControlMessage, ExchangeAdapter, ParseFault } from '../exchanges/types.ts';
+import type { Clock } from '../machines/clock.ts';
+import type { FrameSink } from '../machines/socket.ts';
+import type { DataType, GapEvent, MarketEvent, TickerEvent, TradeEvent } from './events.ts';
+import type { FaultCode } from './faults.ts';
+
+/**
+ * A collector's hot path: frame → adapter.parse → dedupe → `emit`. Market data never becomes a
+ * machine event; this object only counts and stamps times, and hands control messages back to the
+ * socket actor, which turns them into machine events.
+ */
+
+export interface FeedStats {
+  messages: number;
+  bytes: number;
+  events: number;
+  faults: number;
+  duplicatesDropped: number;
+  readonly faultsByCode: Record<string, number>;
+  readonly lastMessageAt: Partial<Record<DataType, number>>;
+}
+
+export interface FeedFault {
+  readonly code: FaultCode;
+  readonly detail: string;
+  readonly sample: string | undefined;
+  readonly connectionId: string | undefined;
+}
+
+export interface FeedOptions {
+  readonly collectorId: string;
+  readonly adapter: ExchangeAdapter;
+  readonly clock: Clock;
+  readonly emit: (event: MarketEvent) => void;
+  readonly fault: (fault: FeedFault) => void;
+}
+
+/** Per-symbol trade state: the dedupe window and what a gap check needs. */
+interface TradeTrack {
+  /** Highest numeric trade id seen; NaN when ids are not integers. */
+  highestId: number;
+  last: TradeEvent | undefined;
+  /** Recent non-numeric ids, for exchanges whose ids do not order. */
+  recent: Set<string> | undefined;
+  /** A disconnect happened since the last trade: the next one is checked for a gap. */
+  checkGap: boolean;
+}
+
+const RECENT_IDS_WINDOW = 2048;
+
+export class CollectorFeed implements FrameSink {
+  readonly stats: FeedStats = {
+    messages: 0,
+    bytes: 0,
+    events: 0,
+    faults: 0,
+    duplicatesDropped: 0,
+    faultsByCode: {},
+    lastMessageAt: {},
+  };
+  private readonly trades = new Map<string, TradeTrack>();
+  private readonly tickers = new Map<string, TickerEvent>();
+  // One context object, reused for every frame: the adapter must not keep it.
+  private readonly context: { collectorId: string; receivedAt: number };
+
+  constructor(private readonly options: FeedOptions) {
+    this.context = { collectorId: options.collectorId, receivedAt: 0 };
+  }
+
+  ingest(text: string, connectionId: string): ControlMessage | undefined {
+    const stats = this.stats;
+    this.context.receivedAt = this.options.clock.now();
+    stats.messages++;
+    stats.bytes += text.length;
+    const result = this.options.adapter.parse(text, this.context);
+    if (result.fault !== undefined) this.reportParseFault(result.fault, connectionId);
+    const events = result.events;
+    if (events !== undefined) {
+      for (let i = 0; i < events.length; i++) this.deliver(events[i] as MarketEvent);
+    }
+    return result.control;
+  }
+
+  rejectBinary(size: number, connectionId: string): void {
+    this.stats.messages++;
+    this.stats.bytes += size;
+    this.recordFault({
+      code: 'frame-binary',
+      detail: `binary frame of ${size} bytes`,
+      sample: undefined,
+      connectionId,
+    });
+  }
+
+  /** A socket of this collector went down: the next trade of every symbol is checked for a gap. */
+  markDisconnected(): void {
+    for (const track of this.trades.values()) track.checkGap = true;
+  }
+
+  /** Silence per data type since `since`, against thresholds (0 = off). */
+  judgeSilence(since: number, thresholds: Readonly<Record<string, number>>) {
+    const now = this.options.clock.now();
+    let stalled: string | undefined;
+    let silentMs = 0;
+    let nextCheckMs = Number.POSITIVE_INFINITY;
+    for (const [dataType, threshold] of Object.entries(thresholds)) {
+      if (threshold <= 0) continue;
+      const last = Math.max(this.stats.lastMessageAt[dataType as DataType] ?? 0, since);
+      const silent = now - last;
+      if (silent >= threshold && silent > silentMs) {
+        stalled = dataType;
+        silentMs = silent;
+      }
+      nextCheckMs = Math.min(nextCheckMs, Math.max(1, threshold - silent));
+    }
+    return { stalled, silentMs, nextCheckMs: Number.isFinite(nextCheckMs) ? nextCheckMs : 60_000 };
+  }
+
+  recordFault(fault: FeedFault): void {
+    this.stats.faults++;
+    this.stats.faultsByCode[fault.code] = (this.stats.faultsByCode[fault.code] ?? 0) + 1;
+    this.options.fault(fault);
+  }
+
+  private reportParseFault(fault: ParseFault, connectionId: string): void {
+    this.recordFault({
+      code: fault.code,
+      detail: fault.detail,
+      sample: fault.sample,
+      connectionId,
+    });
+  }
+
+  private deliver(event: MarketEvent): void {
+    if (event.type === 'trade') {
+      if (!this.admitTrade(event)) return;
+    } else if (event.type === 'ticker') {
+      if (!this.admitTicker(event)) return;
+    }
+    this.stats.events++;
+    switch (event.type) {
+      case 'trade':
+      case 'ticker':
+      case 'candle':
+        this.stats.lastMessageAt[event.type] = event.localTimestamp;
+        break;
+      case 'book_change':
+      case 'book_reset':
+        this.stats.lastMessageAt.orderbook = event.localTimestamp;
+        break;
+    }
+    this.options.emit(event);
+  }
+
+  /** Drops trades already emitted (a reconnect's replay, a handover's overlap); checks for gaps. */
+  private admitTrade(trade: TradeEvent): boolean {
+    let track = this.trades.get(trade.symbol);
+    if (track === undefined) {
+      track = {
+        highestId: Number.NEGATIVE_INFINITY,
+        last: undefined,
+        recent: undefined,
+        checkGap: false,
+      };
+      this.trades.set(trade.symbol, track);
+    }
+    const numericId = Number(trade.id);
+    if (Number.isSafeInteger(numericId) && !Number.isNaN(track.highestId)) {
+      // OKX trade ids are increasing integers per instrument, so a high-water mark is an exact
+      // dedupe window of unbounded length that costs one number per symbol.
+      if (numericId <= track.highestId) return this.dropDuplicate();
+      if (track.checkGap) this.checkGap(track, trade, numericId);
+      track.highestId = numericId;
+    } else {
+      track.highestId = Number.NaN;
+      const recent = (track.recent ??= new Set());
+      if (recent.has(trade.id)) return this.dropDuplicate();
+      if (track.checkGap) this.checkGap(track, trade, undefined);
+      recent.add(trade.id);
+      if (recent.size > RECENT_IDS_WINDOW) {
+        const oldest = recent.values().next();
+        if (oldest.done !== true) recent.delete(oldest.value);
+      }
+    }
+    track.last = trade;
+    return true;
+  }
+
+  /** Duplicates are expected after every reconnect: counted, never reported one by one. */
+  private dropDuplicate(): false {
+    this.stats.duplicatesDropped++;
+    return false;
+  }
+
+  private checkGap(track: TradeTrack, trade: TradeEvent, numericId: number | undefined): void {
+    track.checkGap = false;
+    const last = track.last;
+    if (last === undefined) return;
+    const missing =
+      numericId !== undefined && Number.isFinite(track.highestId)
+        ? numericId - track.highestId - 1
+        : undefined;
+    if (missing === 0) return;
+    const gap: GapEvent = {
+      type: 'gap',
+      exchange: trade.exchange,
+      symbol: trade.symbol,
+      collectorId: trade.collectorId,
+      timestamp: trade.timestamp,
+      localTimestamp: trade.localTimestamp,
+      dataType: 'trade',
+      reason: 'reconnect',
+      fromTimestamp: last.timestamp,
+      toTimestamp: trade.timestamp,
+      fromId: last.id,
+      toId: trade.id,
+      missing,
+    };
+    this.stats.events++;
+    this.options.emit(gap);
+  }
+
+  /** Drops a ticker that repeats the last one (a handover's overlap) or is older than it. */
+  private admitTicker(ticker: TickerEvent): boolean {
+    const last = this.tickers.get(ticker.symbol);
+    if (
+      last !== undefined &&
+      (ticker.timestamp < last.timestamp ||
+        (ticker.timestamp === last.timestamp &&
+          ticker.last === last.last &&
+          ticker.bidPrice === last.bidPrice &&
+          ticker.askPrice === last.askPrice &&
+          ticker.bidAmount === last.bidAmount &&
+          ticker.askAmount === last.askAmount))
+    ) {
+      this.stats.duplicatesDropped++;
+      return false;
+    }
+    this.tickers.set(ticker.symbol, ticker);
+    return true;
+  }
+}
