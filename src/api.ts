@@ -36,6 +36,8 @@ export interface ConnectionStatus {
   readonly group: string;
   /** Machine state, e.g. `connecting`, `open.subscribed`, `reconnecting`. */
   readonly state: string;
+  /** Heartbeat while open: `waiting`, `checking` (asked the socket), `awaitingPong`. */
+  readonly heartbeat: string | undefined;
   readonly attempt: number;
   readonly lastReason: string | undefined;
   readonly openedAt: number | undefined;

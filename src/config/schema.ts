@@ -79,14 +79,21 @@ export const collectorConfigSchema = z
     timers: timersSchema.prefault({}),
   })
   .superRefine((value, ctx) => {
+    // `input` names the field's own value: without it the issue would quote the whole collector.
     if (value.symbol === undefined && value.symbols === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'symbol or symbols is required', path: ['symbols'] });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'symbol or symbols is required',
+        path: ['symbols'],
+        input: undefined,
+      });
     }
     if (value.symbol !== undefined && value.symbols !== undefined) {
       ctx.addIssue({
         code: 'custom',
         message: 'give symbol or symbols, not both',
         path: ['symbol'],
+        input: value.symbol,
       });
     }
   });

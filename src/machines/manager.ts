@@ -184,6 +184,11 @@ function connectionState(value: unknown): string {
   return 'unknown';
 }
 
+function heartbeatState(value: unknown): string | undefined {
+  const open = (value as { live?: { open?: { heartbeat?: unknown } } } | null)?.live?.open;
+  return typeof open?.heartbeat === 'string' ? open.heartbeat : undefined;
+}
+
 /** The collector's state in one word: its own lifecycle, refined by its connections'. */
 function collectorState(lifecycle: string, connections: readonly ConnectionStatus[]): string {
   if (lifecycle !== 'running') return lifecycle;
@@ -339,6 +344,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         id: connectionId,
         group: child.context.group,
         state: connectionState(child.value),
+        heartbeat: heartbeatState(child.value),
         attempt: child.context.attempt,
         lastReason: child.context.lastReason,
         openedAt: child.context.openedAt,

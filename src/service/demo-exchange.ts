@@ -3,21 +3,27 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { loadReplayProgram, type RecordedFrame, type ReplayProgram } from './recordings.ts';
+import {
+  loadReplayProgram,
+  type RecordedFrame,
+  type ReplayProgram,
+  restampFrame,
+} from './recordings.ts';
 
 /**
  * A small OKX v5 public endpoint on 127.0.0.1 for `market-collector demo`: text ping/pong, one ack
  * per subscribe arg, 60018 for what it has no recording of, and the recorded frames of every
- * subscribed channel and instrument, paced as recorded and looped. The replay is one market for
- * all connections, as on the real exchange: it starts with the first subscription and runs on
- * whether or not anyone listens, so a reconnecting client misses what was sent meanwhile.
+ * subscribed channel and instrument, paced as recorded and looped (later passes re-stamped, see
+ * `restampFrame`). The replay is one market for all connections, as on the real exchange: it
+ * starts with the first subscription and runs on whether or not anyone listens, so a reconnecting
+ * client misses what was sent meanwhile.
  */
 
 export const DEMO_DEFAULTS = {
   /** Replay speed factor: 2 plays twice as fast as recorded. */
   speed: 1,
   /** Passes over the recordings before `market-collector demo` stops; 0 means never. */
-  loops: 1,
+  loops: 0,
 } as const;
 
 /**
@@ -68,7 +74,7 @@ export async function startDemoExchange(options: DemoExchangeOptions = {}): Prom
   const replay = createReplay(
     program,
     speed,
-    (frame) => broadcast(clients, frame),
+    (frame, pass) => broadcast(clients, frame, pass),
     (passes) => {
       for (const listener of listeners) listener(passes);
     },
@@ -180,11 +186,13 @@ function reply(client: Client, id: string | undefined, body: Record<string, unkn
   if (client.socket.readyState === WebSocket.OPEN) client.socket.send(JSON.stringify(frame));
 }
 
-function broadcast(clients: ReadonlySet<Client>, frame: RecordedFrame): void {
+function broadcast(clients: ReadonlySet<Client>, frame: RecordedFrame, pass: number): void {
   const key = channelKey(frame.channel, frame.instId);
+  let text: string | undefined;
   for (const client of clients) {
     if (client.subscriptions.has(key) && client.socket.readyState === WebSocket.OPEN) {
-      client.socket.send(frame.text);
+      text ??= restampFrame(frame.text, pass, Date.now());
+      client.socket.send(text);
     }
   }
 }
@@ -199,7 +207,7 @@ interface Replay {
 function createReplay(
   program: ReplayProgram,
   speed: number,
-  send: (frame: RecordedFrame) => void,
+  send: (frame: RecordedFrame, pass: number) => void,
   onPass: (passes: number) => void,
 ): Replay {
   const { frames, durationMs } = program;
@@ -218,7 +226,7 @@ function createReplay(
   const tick = () => {
     const now = performance.now();
     for (let frame = frames[index]; frame && dueAt(frame.atMs) <= now; frame = frames[index]) {
-      send(frame);
+      send(frame, passes);
       index += 1;
     }
     if (index >= frames.length && dueAt(durationMs) <= now) {

@@ -39,19 +39,56 @@ interface DataLine {
 
 export async function loadReplayProgram(folder: URL = RECORDINGS_URL): Promise<ReplayProgram> {
   const entries = await readdir(folder, { recursive: true });
-  const files = entries
-    .filter((name) => name.endsWith('.jsonl') && !name.endsWith('.client.jsonl'))
-    .sort();
+  const names = entries.filter(
+    (name) => name.endsWith('.jsonl') && !name.endsWith('.client.jsonl'),
+  );
+  const recordings = await Promise.all(
+    names.map(async (file) => ({ file, lines: await readDataLines(new URL(file, folder)) })),
+  );
+  // Oldest recording first: the collector drops a trade id or ticker time below one it has seen,
+  // so a 2022 recording played after a 2026 one would vanish as duplicates.
+  recordings.sort((a, b) => recordedAt(a.lines) - recordedAt(b.lines));
   const frames: RecordedFrame[] = [];
   let startMs = 0;
-  for (const file of files) {
-    const lines = await readDataLines(new URL(file, folder));
+  for (const { lines } of recordings) {
     const segment = placeSegment(lines, startMs);
     frames.push(...segment);
     startMs = (segment.at(-1)?.atMs ?? startMs) + SEGMENT_GAP_MS;
   }
   if (frames.length === 0) throw new Error(`no recorded data frames in ${folder.pathname}`);
-  return { frames, durationMs: startMs, files };
+  return { frames, durationMs: startMs, files: recordings.map((r) => r.file) };
+}
+
+/**
+ * A frame for pass `pass` (0 = the first). The first pass is the recording itself. Later ones are
+ * stamped as new data, or the collector would rightly drop every frame as a duplicate: each data
+ * item's `ts` becomes `nowMs` and a numeric `tradeId` moves up by `pass` × 10^10 (above any id
+ * in the recordings); everything else is as recorded.
+ */
+export function restampFrame(text: string, pass: number, nowMs: number): string {
+  if (pass === 0) return text;
+  const frame: unknown = JSON.parse(text);
+  if (!isRecord(frame) || !Array.isArray(frame.data)) return text;
+  const data = frame.data.map((item: unknown) =>
+    isRecord(item) ? restampItem(item, pass, nowMs) : item,
+  );
+  return JSON.stringify({ ...frame, data });
+}
+
+const TRADE_ID_STEP = 10_000_000_000n;
+
+function restampItem(item: Record<string, unknown>, pass: number, nowMs: number): object {
+  const restamped: Record<string, unknown> = { ...item };
+  if (typeof item.ts === 'string') restamped.ts = String(nowMs);
+  if (typeof item.tradeId === 'string' && /^\d+$/.test(item.tradeId)) {
+    restamped.tradeId = (BigInt(item.tradeId) + BigInt(pass) * TRADE_ID_STEP).toString();
+  }
+  return restamped;
+}
+
+/** When a recording starts: the time of its first frame that has one. */
+function recordedAt(lines: readonly DataLine[]): number {
+  return lines.find((line) => line.timeMs !== undefined)?.timeMs ?? 0;
 }
 
 /** Data frames of one recording; acks and other events are left out (the server makes its own). */

@@ -89,7 +89,7 @@ export interface SubscriptionRequest {
 }
 
 export interface SendOptions {
-  /** Default: binary for a Buffer, text for a string. A Buffer sent as text may be invalid UTF-8. */
+  /** Default: binary for a Buffer, text for a string; a Buffer sent as text may be bad UTF-8. */
   binary?: boolean;
   /** Split the message into this many frames (first frame, then continuation frames). */
   fragments?: number;
@@ -301,7 +301,7 @@ export class MockOkx {
     return targets.length;
   }
 
-  /** Sends exactly these bytes as one message (or `fragments` frames); returns connections reached. */
+  /** Sends these exact bytes as one message in `fragments` frames; returns connections reached. */
   sendRaw(data: string | Buffer, options: SendOptions = {}): number {
     const binary = options.binary ?? typeof data !== 'string';
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
@@ -428,7 +428,8 @@ export class MockOkx {
         acceptWithCorruptFrame(req, socket);
         break;
       case 'held':
-        break; // keep the TCP connection and never answer, so the client's connect timeout fires
+        holdSocket(socket);
+        break;
       case 'accepted':
         this.#later(this.#upgradeDelayMs, () => this.#accept(req, socket, head, path));
     }
@@ -767,6 +768,16 @@ function endConnection(connection: Connection, mode: CloseMode, reason?: string)
   // An empty close frame is the only way to make the peer report 1005 (no status received).
   const code = mode === 1005 ? undefined : mode;
   WebSocket.prototype.close.call(connection.ws, code, code === undefined ? undefined : reason);
+}
+
+/**
+ * Keeps the TCP connection and never answers, so the client's connect timeout must fire. The
+ * socket is drained so that the client's FIN is seen: the server allows half-open sockets, and a
+ * held socket the client gave up on would otherwise stay open forever.
+ */
+function holdSocket(socket: Duplex): void {
+  socket.resume();
+  socket.once('end', () => socket.destroy());
 }
 
 /** An RST instead of a FIN: the client sees ECONNRESET during its upgrade (F2). */

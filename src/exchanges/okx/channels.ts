@@ -119,10 +119,10 @@ export function endpointUrl(base: string, group: string): string {
 }
 
 /**
- * OKX instIds are uppercase segments joined by `-`: `BTC-USDT`, `BTC-USDT-SWAP`, `BTC-USD-220527`,
- * `BTC-USD-240628-60000-C`. A numeric segment may carry a fraction (option strikes).
+ * OKX instIds are uppercase segments joined by `-`: `BTC-USDT` (spot), `BTC-USDT-SWAP`,
+ * `BTC-USD-220527` (futures), `BTC-USD-240628-60000-C` (options).
  */
-const INST_ID = /^[A-Z0-9]+(?:-[A-Z0-9]+(?:\.[0-9]+)?)+$/;
+const INST_ID = /^[A-Z0-9]+(?:-[A-Z0-9]+)+$/;
 const EXAMPLES = 'e.g. BTC-USDT, BTC-USDT-SWAP, BTC-USD-240628-60000-C';
 
 /**

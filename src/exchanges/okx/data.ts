@@ -229,13 +229,13 @@ function invalidTickerField(element: JsonObject): Rejection {
 }
 
 function invalid(field: string, value: unknown, expected: string): Rejection {
-  return reject('frame-invalid-data', `${field} must be ${expected}; received ${describe(value)}`);
+  return reject('frame-invalid-data', `${field} must be ${expected}; received ${render(value)}`);
 }
 
 function implausible(ts: unknown): Rejection {
   return reject(
     'timestamp-implausible',
-    `ts ${describe(ts)} is before 2010-01-01 or more than a day after receipt`,
+    `ts ${render(ts)} is before 2010-01-01 or more than a day after receipt`,
   );
 }
 
@@ -244,7 +244,7 @@ function reject(code: FaultCode, detail: string): Rejection {
 }
 
 /** A short rendering of a bad value for a fault detail. */
-function describe(value: unknown): string {
+function render(value: unknown): string {
   if (value === undefined) return 'nothing';
   const text = JSON.stringify(value);
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;

@@ -73,6 +73,15 @@ function parseEvent(frame: JsonObject, event: unknown, text: string): ParseResul
   return { control, fault: fault('event-unknown', `unknown event ${quote(event)}`, text) };
 }
 
+/** The control kinds that answer a request, and so may echo its `id`. */
+type Reply = Extract<ControlMessage, { kind: 'subscribed' | 'unsubscribed' | 'error' }>;
+
+/** The subscription a control message is about, as OKX names it. */
+interface Named {
+  readonly channel: string;
+  readonly symbol: string;
+}
+
 /**
  * Docs "Subscribe": one ack per arg, `{"event":"subscribe","arg":{…},"id"?,"connId"?}`; `id`
  * echoes the request's id when it had one.
@@ -82,26 +91,46 @@ function parseAck(
   frame: JsonObject,
   text: string,
 ): ParseResult {
-  const arg = frame.arg;
-  if (!isJsonObject(arg) || typeof arg.channel !== 'string' || typeof arg.instId !== 'string') {
+  const arg = argOf(frame.arg);
+  if (arg === undefined) {
     return fail('frame-unknown-shape', 'an ack has no arg with channel and instId', text);
   }
-  const control: Reply = { kind, channel: arg.channel, symbol: arg.instId };
-  return { control: withRequestId(control, frame) };
+  return { control: withRequestId({ kind, ...arg }, frame) };
+}
+
+function argOf(arg: unknown): Named | undefined {
+  if (!isJsonObject(arg) || typeof arg.channel !== 'string' || typeof arg.instId !== 'string') {
+    return undefined;
+  }
+  return { channel: arg.channel, symbol: arg.instId };
 }
 
 /**
  * Docs "Subscribe" failure: `{"event":"error","code":"60018","msg":"…","id"?,"connId"}` with no
  * `arg`. Permanence is decided on `code` alone (`isPermanentError`); the channel and instId are
- * read out of `msg` only to help correlate when no `id` came back.
+ * taken from an `arg` should one ever come, else read out of `msg`, only to help correlate when
+ * no `id` came back.
  */
 function parseError(frame: JsonObject, text: string): ParseResult {
   const code = codeOf(frame.code);
   if (code === undefined) return fail('frame-unknown-shape', 'an error event has no code', text);
   const message = typeof frame.msg === 'string' ? frame.msg : '';
-  const named = namedSubscription(message);
-  const control: Reply = { kind: 'error', code, message, ...named };
-  return { control: withRequestId(control, frame) };
+  const named = argOf(frame.arg) ?? namedInMessage(message);
+  return { control: withRequestId({ kind: 'error', code, message, ...named }, frame) };
+}
+
+/**
+ * Live 60018 wordings name the subscription as `channel:<channel>,instId:<instId>`:
+ * "Wrong URL or channel:tickers,instId:X doesn't exist. …" (older) and
+ * "Subscribe failed, wrong URL or channel:trades,instId:BTC-XXX doesn't exist. …" (2026).
+ */
+const NAMED_IN_MESSAGE = /channel:\s*([^\s,]+)\s*,\s*instId:\s*([^\s,]+)/;
+
+function namedInMessage(message: string): Named | undefined {
+  const match = NAMED_IN_MESSAGE.exec(message);
+  const channel = match?.[1];
+  const symbol = match?.[2];
+  return channel === undefined || symbol === undefined ? undefined : { channel, symbol };
 }
 
 /** Docs "Notification": `{"event":"notice","code":"64008","msg":"…","connId"}`. */
@@ -118,23 +147,6 @@ function codeOf(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isInteger(value)) return String(value);
   return undefined;
 }
-
-/**
- * Live 60018 wordings name the subscription as `channel:<channel>,instId:<instId>`:
- * "Wrong URL or channel:tickers,instId:X doesn't exist. …" (older) and
- * "Subscribe failed, wrong URL or channel:trades,instId:BTC-XXX doesn't exist. …" (2026).
- */
-const NAMED_SUBSCRIPTION = /channel:\s*([^\s,]+)\s*,\s*instId:\s*([^\s,]+)/;
-
-function namedSubscription(message: string): { channel: string; symbol: string } | undefined {
-  const match = NAMED_SUBSCRIPTION.exec(message);
-  const channel = match?.[1];
-  const symbol = match?.[2];
-  return channel === undefined || symbol === undefined ? undefined : { channel, symbol };
-}
-
-/** The control kinds that answer a request, and so may echo its `id`. */
-type Reply = Extract<ControlMessage, { kind: 'subscribed' | 'unsubscribed' | 'error' }>;
 
 function withRequestId<C extends Reply>(control: C, frame: JsonObject): C {
   const id = frame.id;

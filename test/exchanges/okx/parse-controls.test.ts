@@ -48,6 +48,12 @@ describe('parse: errors', () => {
     expect(parse(frame).control).toMatchObject({ kind: 'error', requestId: 'r7' });
   });
 
+  it('prefers an arg over the message, should an error ever carry one', () => {
+    const arg = { channel: 'books5', instId: 'ETH-USDT' };
+    const frame = { event: 'error', code: '60018', msg: WRONG_CHANNEL_2026, arg };
+    expect(parse(frame).control).toMatchObject({ channel: 'books5', symbol: 'ETH-USDT' });
+  });
+
   it('names no channel when the message names none', () => {
     const control = parse({ event: 'error', code: '60014', msg: 'Requests too frequent.' }).control;
     expect(control).toStrictEqual({
