@@ -38,6 +38,8 @@ const PATH_PREFIX = '/ws/v5/';
 
 export interface DemoExchangeOptions {
   readonly speed?: number;
+  /** Passes to play before the replay ends (the server stays up); 0 or absent: forever. */
+  readonly passes?: number;
   /** Folder of recordings; the ones shipped in the package by default. */
   readonly recordings?: URL;
 }
@@ -71,14 +73,15 @@ export async function startDemoExchange(options: DemoExchangeOptions = {}): Prom
   const available = new Set(program.frames.map((f) => channelKey(f.channel, f.instId)));
   const clients = new Set<Client>();
   const listeners = new Set<(passes: number) => void>();
-  const replay = createReplay(
+  const replay = createReplay({
     program,
     speed,
-    (frame, pass) => broadcast(clients, frame, pass),
-    (passes) => {
+    maxPasses: options.passes ?? 0,
+    send: (frame, pass) => broadcast(clients, frame, pass),
+    onPass: (passes) => {
       for (const listener of listeners) listener(passes);
     },
-  );
+  });
   const wss = new WebSocketServer({ noServer: true });
   wss.on('connection', (socket: WebSocket) => accept(socket, clients, available, replay.start));
   const server = createServer((_req, res) => res.writeHead(404).end());
@@ -203,19 +206,23 @@ interface Replay {
   readonly passes: () => number;
 }
 
+interface ReplayOptions {
+  readonly program: ReplayProgram;
+  readonly speed: number;
+  readonly maxPasses: number;
+  readonly send: (frame: RecordedFrame, pass: number) => void;
+  readonly onPass: (passes: number) => void;
+}
+
 /** One timer at a time; due times are measured from the pass start, so delays never drift. */
-function createReplay(
-  program: ReplayProgram,
-  speed: number,
-  send: (frame: RecordedFrame, pass: number) => void,
-  onPass: (passes: number) => void,
-): Replay {
+function createReplay(options: ReplayOptions): Replay {
+  const { program, speed, maxPasses, send, onPass } = options;
   const { frames, durationMs } = program;
   let timer: NodeJS.Timeout | undefined;
   let passStart = 0;
   let index = 0;
   let passes = 0;
-  let state: 'idle' | 'running' | 'stopped' = 'idle';
+  let state: 'idle' | 'running' | 'done' = 'idle';
   const dueAt = (atMs: number) => passStart + atMs / speed;
   const schedule = () => {
     const due = dueAt(frames[index]?.atMs ?? durationMs);
@@ -233,6 +240,7 @@ function createReplay(
       passStart = dueAt(durationMs);
       index = 0;
       passes += 1;
+      if (passes === maxPasses) state = 'done';
       onPass(passes);
     }
     if (state === 'running') schedule();
@@ -245,7 +253,7 @@ function createReplay(
       schedule();
     },
     stop() {
-      state = 'stopped';
+      state = 'done';
       clearTimeout(timer);
     },
     passes: () => passes,

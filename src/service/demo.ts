@@ -35,7 +35,7 @@ export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> 
       : { level: logLevel, destination: io.logDestination },
   );
   const createManager = await resolveManagerFactory(io);
-  const exchange = await startDemoExchange({ speed });
+  const exchange = await startDemoExchange({ speed, passes: loops });
   try {
     const config = parseServiceConfig({ logLevel, collectors: [demoCollector(exchange)] });
     logger.info({ endpoint: exchange.endpoint, speed, loops }, 'demo exchange listening');

@@ -1,0 +1,145 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, createCollectorManager, supportedExchanges } from '../../src/index.ts';
+import { DEFAULT_TIMERS } from '../../src/config/schema.ts';
+import { type Harness, ofKind, startHarness } from '../support/harness.ts';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+describe('manager lifecycle', () => {
+  it('adds, disables, enables, restarts and removes collectors, leaving no socket behind', async () => {
+    const t = (h = await startHarness());
+    const a = t.add({ id: 'a' });
+    const b = t.add({ id: 'b', symbols: ['ETH-USDT'] });
+    t.manager.startAll();
+    const state = (id: string) => t.manager.getCollector(id)?.getStatus().state;
+    // The second connection waits for a slot under OKX's 3 connections per second.
+    expect(state(b)).toBe('connecting');
+    t.advance(1_000);
+    await t.until(() => state(a) === 'subscribed' && state(b) === 'subscribed', 'both subscribed');
+    expect(t.manager.listCollectors().map((c) => c.id)).toEqual(['a', 'b']);
+    expect(t.manager.getStatus().countsByState).toEqual({ subscribed: 2 });
+
+    t.manager.disableCollector(b);
+    t.manager.disableCollector(b);
+    await t.until(() => t.mock.connections.length === 1, 'b closed');
+    expect(state(b)).toBe('disabled');
+    expect(t.mock.closes.at(-1)?.code).toBe(1000);
+
+    t.manager.enableCollector(b);
+    t.advance(1_000);
+    await t.until(() => state(b) === 'subscribed', 'b again');
+
+    t.manager.restartCollector(a);
+    t.advance(1_000);
+    await t.until(() => state(a) === 'subscribed' && t.mock.connections.length === 2, 'a restarted');
+    expect(t.manager.getCollector(a)?.getStatus().restarts).toBe(1);
+
+    t.manager.removeCollector(a);
+    t.manager.removeCollector(a);
+    await t.until(() => t.mock.connections.length === 1, 'a removed');
+    expect(t.manager.getCollector(a)).toBeUndefined();
+    expect(t.manager.listCollectors().map((c) => c.id)).toEqual(['b']);
+  });
+
+  it('survives stop/start/stop within milliseconds and ends with no socket', async () => {
+    const t = (h = await startHarness());
+    const id = t.add({});
+    t.manager.startAll();
+    const first = t.manager.stopAll();
+    t.manager.startAll();
+    const second = t.manager.stopAll();
+    t.advance(5_000);
+    await Promise.all([first, second]);
+    await t.until(() => t.mock.openSocketCount() === 0, 'no sockets on the server');
+    expect(t.manager.getCollector(id)?.getStatus().lifecycle).toBe('stopped');
+    t.manager.startAll();
+    t.advance(1_000);
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed', 'again');
+    expect(t.mock.connections).toHaveLength(1);
+  });
+
+  it('keeps other subscribers and the feed alive when one subscriber throws', async () => {
+    const t = (h = await startHarness());
+    const id = t.add({ dataTypes: ['trade'] });
+    let calls = 0;
+    const thrower = t.manager.data$.subscribe(() => {
+      calls++;
+      if (calls === 2) throw new Error('strategy bug');
+    });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.pushTrades('BTC-USDT', [1, 2, 3, 4]);
+    await t.until(() => t.events.length === 4, 'all trades to the healthy subscriber');
+    await t.until(() => ofKind(t.telemetry, 'fault').some((f) => f.code === 'subscriber-threw'));
+    expect(calls).toBe(4);
+    const fault = ofKind(t.telemetry, 'fault').find((f) => f.code === 'subscriber-threw');
+    expect(fault?.message).toBe('strategy bug');
+    thrower.unsubscribe();
+  });
+
+  it('counts reconnects and reports state transitions with reasons on telemetry', async () => {
+    const t = (h = await startHarness());
+    const id = t.add({});
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.dropAll(4004, 'No data received in 30s');
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'reconnecting');
+    t.advance(DEFAULT_TIMERS.backoff.maxMs);
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    const status = t.manager.getCollector(id)?.getStatus();
+    expect(status?.reconnects).toBe(1);
+    expect(status?.restarts).toBe(0);
+    const states = ofKind(t.telemetry, 'state').filter((s) => s.machine === 'connection');
+    expect(states.map((s) => s.to)).toEqual([
+      'queued',
+      'connecting',
+      'subscribing',
+      'subscribed',
+      'reconnecting',
+      'queued',
+      'connecting',
+      'subscribing',
+      'subscribed',
+    ]);
+    expect(states[4]?.reason).toBe('closed-4004');
+    expect(states[4]?.from).toBe('subscribed');
+    expect(t.manager.getCollector(id)?.getHealthStatus()).toEqual({ healthy: true, reasons: [] });
+  });
+});
+
+describe('configuration through the API', () => {
+  it('rejects an unknown exchange with the list of supported ones', () => {
+    const manager = createCollectorManager();
+    expect(() => manager.addCollector({ exchange: 'mtgox', symbols: ['BTC-USD'] })).toThrow(
+      ConfigError,
+    );
+    try {
+      manager.addCollector({ exchange: 'mtgox', symbols: ['BTC-USD'] });
+    } catch (error) {
+      expect((error as ConfigError).issues[0]).toMatchObject({ field: 'exchange', received: 'mtgox' });
+      expect((error as Error).message).toContain(supportedExchanges().join(', '));
+    }
+  });
+
+  it('rejects symbols in the wrong wire form and data types the exchange does not serve', () => {
+    const manager = createCollectorManager();
+    const attempt = () =>
+      manager.addCollector({ exchange: 'okx', symbols: ['btcusdt'], dataTypes: ['trade'] });
+    expect(attempt).toThrow(/symbols\.0: got "btcusdt"/);
+    expect(() => manager.addCollector({ exchange: 'okx', symbols: ['BTC-USDT'], dataTypes: [] }))
+      .toThrow(ConfigError);
+    expect(manager.listCollectors()).toEqual([]);
+  });
+
+  it('refuses a second collector with the same id', () => {
+    const manager = createCollectorManager();
+    manager.addCollector({ id: 'x', exchange: 'okx', symbols: ['BTC-USDT'] });
+    expect(() => manager.addCollector({ id: 'x', exchange: 'okx', symbols: ['ETH-USDT'] })).toThrow(
+      /already exists/,
+    );
+  });
+});
