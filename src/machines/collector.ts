@@ -116,6 +116,10 @@ type Effect =
   | { readonly kind: 'cancel'; readonly id: string }
   | { readonly kind: 'call'; readonly run: () => void };
 
+function timeoutId(requestId: string): string {
+  return `request-timeout:${requestId}`;
+}
+
 function later(fx: Effect[], run: () => void): void {
   fx.push({ kind: 'call', run });
 }
@@ -226,7 +230,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
         kind: 'raise',
         event: { type: 'COLLECTOR.REQUEST_TIMEOUT', requestId },
         delayMs: context.config.timers.subscribeTimeoutMs,
-        id: `request-timeout:${requestId}`,
+        id: timeoutId(requestId),
       });
     }
     for (const sub of deferred) subscriptions[sub.key] = withState(sub, 'retrying');
@@ -259,6 +263,30 @@ export function createCollectorMachine(deps: CollectorDeps) {
       }
     }
     return next;
+  }
+
+  /** Forgets requests that match, and cancels their answer timeouts. */
+  function forgetRequests(
+    fx: Effect[],
+    context: CollectorContext,
+    drop: (request: RequestRecord, id: string) => boolean,
+  ): CollectorContext {
+    const requests: Record<string, RequestRecord> = {};
+    for (const [id, request] of Object.entries(context.requests)) {
+      if (drop(request, id)) fx.push({ kind: 'cancel', id: timeoutId(id) });
+      else requests[id] = request;
+    }
+    return { ...context, requests };
+  }
+
+  /** Forgets the requests whose every subscription got its answer. */
+  function forgetAnswered(fx: Effect[], context: CollectorContext): CollectorContext {
+    return forgetRequests(fx, context, (request, id) =>
+      request.keys.every((key) => {
+        const sub = context.subscriptions[key];
+        return sub === undefined || sub.requestId !== id || sub.state !== 'pending';
+      }),
+    );
   }
 
   function armRetry(fx: Effect[], delayMs: number): void {
@@ -368,10 +396,10 @@ export function createCollectorMachine(deps: CollectorDeps) {
           subscriptions: { ...context.subscriptions, [sub.key]: updated },
         };
         tellSubscription(fx, next, updated);
-        return settle(fx, next);
+        return settle(fx, forgetAnswered(fx, next));
       }
       case 'error':
-        return settle(fx, onError(fx, context, connectionId, control));
+        return settle(fx, forgetAnswered(fx, onError(fx, context, connectionId, control)));
       case 'notice': {
         const adapter = deps.adapterFor(context.config.exchange);
         if (!adapter.isReconnectNotice(control.code)) return context;
@@ -532,13 +560,9 @@ export function createCollectorMachine(deps: CollectorDeps) {
       ...context.connections,
       [connectionId]: { ...slot, open: false, settled: false },
     };
-    const requests = Object.fromEntries(
-      Object.entries(context.requests).filter(([, r]) => r.connectionId !== connectionId),
-    );
     let next: CollectorContext = {
-      ...context,
+      ...forgetRequests(fx, context, (r) => r.connectionId === connectionId),
       connections,
-      requests,
       reconnects: context.reconnects + 1,
       lastError: reason,
       lastErrorAt: deps.now(),
@@ -651,6 +675,8 @@ export function createCollectorMachine(deps: CollectorDeps) {
       }),
       dropConnections: enqueueActions(({ context, enqueue }) => {
         for (const id of Object.keys(context.connections)) enqueue.stopChild(id);
+        // Delayed events outlive the state that raised them: cancel every one still pending.
+        for (const id of Object.keys(context.requests)) enqueue.cancel(timeoutId(id));
         enqueue.cancel('retry-subscriptions');
         enqueue.assign({ connections: {}, requests: {}, handovers: {}, primary: {} });
       }),

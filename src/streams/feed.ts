@@ -173,7 +173,8 @@ export class CollectorFeed implements FrameSink {
       track.highestId = numericId;
     } else {
       track.highestId = Number.NaN;
-      const recent = (track.recent ??= new Set());
+      if (track.recent === undefined) track.recent = new Set();
+      const recent = track.recent;
       if (recent.has(trade.id)) return this.dropDuplicate();
       if (track.checkGap) this.checkGap(track, trade, undefined);
       recent.add(trade.id);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, createCollectorManager, supportedExchanges } from '../../src/index.ts';
 import { DEFAULT_TIMERS } from '../../src/config/schema.ts';
+import { ConfigError, createCollectorManager, supportedExchanges } from '../../src/index.ts';
 import { type Harness, ofKind, startHarness } from '../support/harness.ts';
 
 let h: Harness | undefined;
@@ -11,7 +11,8 @@ afterEach(async () => {
 
 describe('manager lifecycle', () => {
   it('adds, disables, enables, restarts and removes collectors, leaving no socket behind', async () => {
-    const t = (h = await startHarness());
+    const t = await startHarness();
+    h = t;
     const a = t.add({ id: 'a' });
     const b = t.add({ id: 'b', symbols: ['ETH-USDT'] });
     t.manager.startAll();
@@ -35,7 +36,10 @@ describe('manager lifecycle', () => {
 
     t.manager.restartCollector(a);
     t.advance(1_000);
-    await t.until(() => state(a) === 'subscribed' && t.mock.connections.length === 2, 'a restarted');
+    await t.until(
+      () => state(a) === 'subscribed' && t.mock.connections.length === 2,
+      'a restarted',
+    );
     expect(t.manager.getCollector(a)?.getStatus().restarts).toBe(1);
 
     t.manager.removeCollector(a);
@@ -46,7 +50,8 @@ describe('manager lifecycle', () => {
   });
 
   it('survives stop/start/stop within milliseconds and ends with no socket', async () => {
-    const t = (h = await startHarness());
+    const t = await startHarness();
+    h = t;
     const id = t.add({});
     t.manager.startAll();
     const first = t.manager.stopAll();
@@ -63,7 +68,8 @@ describe('manager lifecycle', () => {
   });
 
   it('keeps other subscribers and the feed alive when one subscriber throws', async () => {
-    const t = (h = await startHarness());
+    const t = await startHarness();
+    h = t;
     const id = t.add({ dataTypes: ['trade'] });
     let calls = 0;
     const thrower = t.manager.data$.subscribe(() => {
@@ -82,7 +88,8 @@ describe('manager lifecycle', () => {
   });
 
   it('counts reconnects and reports state transitions with reasons on telemetry', async () => {
-    const t = (h = await startHarness());
+    const t = await startHarness();
+    h = t;
     const id = t.add({});
     t.manager.startAll();
     await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
@@ -120,7 +127,10 @@ describe('configuration through the API', () => {
     try {
       manager.addCollector({ exchange: 'mtgox', symbols: ['BTC-USD'] });
     } catch (error) {
-      expect((error as ConfigError).issues[0]).toMatchObject({ field: 'exchange', received: 'mtgox' });
+      expect((error as ConfigError).issues[0]).toMatchObject({
+        field: 'exchange',
+        received: 'mtgox',
+      });
       expect((error as Error).message).toContain(supportedExchanges().join(', '));
     }
   });
@@ -130,8 +140,9 @@ describe('configuration through the API', () => {
     const attempt = () =>
       manager.addCollector({ exchange: 'okx', symbols: ['btcusdt'], dataTypes: ['trade'] });
     expect(attempt).toThrow(/symbols\.0: got "btcusdt"/);
-    expect(() => manager.addCollector({ exchange: 'okx', symbols: ['BTC-USDT'], dataTypes: [] }))
-      .toThrow(ConfigError);
+    expect(() =>
+      manager.addCollector({ exchange: 'okx', symbols: ['BTC-USDT'], dataTypes: [] }),
+    ).toThrow(ConfigError);
     expect(manager.listCollectors()).toEqual([]);
   });
 
