@@ -118,6 +118,29 @@ describe('reconnect backoff', () => {
     expect(reconnectReasons().every((r) => r === 'http-503')).toBe(true);
   });
 
+  for (const refusal of ['reset', 'malformed'] as const) {
+    it(`counts one reconnect per failed upgrade (${refusal}) and never holds two sockets`, async () => {
+      h = await startHarness();
+      h.mock.refuseUpgrades(refusal);
+      const id = h.add({});
+      h.manager.startAll();
+      let maxOpen = 0;
+      for (let attempt = 1; attempt <= 4; attempt++) {
+        await h.until(
+          () => ofKind(h.telemetry, 'reconnect').length === attempt,
+          `failure ${attempt}`,
+        );
+        maxOpen = Math.max(maxOpen, h.mock.openSocketCount());
+        expect(h.mock.upgradeAttempts).toHaveLength(attempt);
+        if (attempt < 4) h.advance(DEFAULT_TIMERS.backoff.maxMs);
+      }
+      expect(maxOpen).toBeLessThanOrEqual(1);
+      h.mock.refuseUpgrades(null);
+      h.advance(DEFAULT_TIMERS.backoff.maxMs);
+      await h.until(() => stateOf(id) === 'subscribed', 'subscribed after the outage');
+    });
+  }
+
   it('gives up after repeated permanent refusals (HTTP 451) and shows the error', async () => {
     h = await startHarness();
     h.mock.refuseUpgrades(451);

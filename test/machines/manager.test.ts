@@ -154,3 +154,22 @@ describe('configuration through the API', () => {
     );
   });
 });
+
+describe('inspection', () => {
+  it('passes options.inspect to XState so the whole actor tree can be watched', async () => {
+    const inspected: { type: string; id: string }[] = [];
+    const t = await startHarness({
+      manager: {
+        inspect: (event) => inspected.push({ type: event.type, id: event.actorRef.id }),
+      },
+    });
+    h = t;
+    const id = t.add({ id: 'watched' });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    const actors = new Set(inspected.filter((e) => e.type === '@xstate.actor').map((e) => e.id));
+    expect(actors).toContain('watched');
+    expect([...actors].some((a) => a.startsWith('watched/public#'))).toBe(true);
+    expect(inspected.some((e) => e.type === '@xstate.snapshot' && e.id === 'watched')).toBe(true);
+  });
+});
