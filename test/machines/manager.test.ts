@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AnyActorRef } from 'xstate';
 import { DEFAULT_TIMERS } from '../../src/config/schema.ts';
 import { ConfigError, createCollectorManager, supportedExchanges } from '../../src/index.ts';
 import { type Harness, ofKind, startHarness } from '../support/harness.ts';
@@ -160,7 +161,8 @@ describe('inspection', () => {
     const inspected: { type: string; id: string }[] = [];
     const t = await startHarness({
       manager: {
-        inspect: (event) => inspected.push({ type: event.type, id: event.actorRef.id }),
+        inspect: (event) =>
+          inspected.push({ type: event.type, id: (event.actorRef as AnyActorRef).id }),
       },
     });
     h = t;
