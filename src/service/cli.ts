@@ -32,7 +32,7 @@ run options:
 
 demo options:
   --speed N          replay speed factor (default ${DEMO_DEFAULTS.speed})
-  --loops N          stop after N passes over the recordings, 0 = never (default ${DEMO_DEFAULTS.loops})
+  --loops N          passes to replay before stopping, 0: never (default ${DEMO_DEFAULTS.loops})
   --log-level L      as for run
 
 Logs go to stderr. SIGINT or SIGTERM stops cleanly; a second signal exits at once.

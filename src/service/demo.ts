@@ -29,11 +29,7 @@ const DRAIN_MS = 250;
 
 export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> {
   const { speed, loops, logLevel } = parseDemoFlags(flags, io.env);
-  const logger = createLogger(
-    io.logDestination === undefined
-      ? { level: logLevel }
-      : { level: logLevel, destination: io.logDestination },
-  );
+  const logger = createLogger({ level: logLevel, destination: io.logDestination });
   const createManager = await resolveManagerFactory(io);
   const exchange = await startDemoExchange({ speed, passes: loops });
   try {

@@ -16,7 +16,7 @@ export interface SanitizedError {
 export interface LoggerOptions {
   readonly level: LogLevel;
   /** Where log lines go; stderr (fd 2) when absent, so stdout stays free for data. */
-  readonly destination?: DestinationStream;
+  readonly destination?: DestinationStream | undefined;
 }
 
 const MAX_MESSAGE_CHARS = 500;
@@ -57,9 +57,25 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       redact: { paths: [...REDACT_PATHS], censor: CENSOR },
       serializers: { err: serializeErr, error: serializeErr },
+      hooks: { logMethod: redactLogArguments },
     },
     destination,
   );
+}
+
+/**
+ * Message strings are redacted like error messages. `logger.error(err)` or `({ err })` without a
+ * message makes pino copy the raw `err.message` into `msg`, past the serializer: give it the
+ * sanitized one instead.
+ */
+function redactLogArguments(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
+  const [first, second] = args;
+  const redacted = args.map((arg) => (typeof arg === 'string' ? redactSecrets(arg) : arg));
+  const err = first instanceof Error ? first : isRecord(first) ? first.err : undefined;
+  if (err instanceof Error && typeof second !== 'string') {
+    redacted.splice(1, 0, sanitizeError(err).message);
+  }
+  method.apply(this, redacted);
 }
 
 /** The pino `err` serializer: the sanitized error, plus a sanitized stack at debug and trace. */
@@ -86,14 +102,30 @@ export function sanitizeError(err: unknown): SanitizedError {
   }
 }
 
+/** Scheme, then user info up to the last `@` before the path (passwords may hold an `@`). */
 const URL_PATTERN =
-  /\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/?#@"'<>]*@)?([^\s?#"'<>]*)(?:[?#][^\s"'<>]*)?/gi;
-const BEARER_PATTERN = /\b(Bearer|Basic|Digest)\s+[A-Za-z0-9._~+/=-]+/g;
+  /\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/?#"'<>]*@)?([^\s?#"'<>]*)(?:[?#][^\s"'<>]*)?/gi;
+const BEARER_PATTERN = /\b(Bearer|Basic|Digest)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 const JWT_PATTERN = /\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+const SECRET_NAMES = [
+  'api[-_]?key',
+  'api[-_]?secret',
+  'secret[-_]?key',
+  'secret',
+  'passphrase',
+  'passwd',
+  'password',
+  'pwd',
+  'access[-_]?token',
+  'token',
+  'authorization',
+  'cookie',
+  'sign',
+  'signature',
+];
+/** `name=value`, `name: value`, `"name":"value"`; the value ends at a separator or its quote. */
 const SECRET_PAIR_PATTERN = new RegExp(
-  String.raw`(["']?\b(?:api[-_]?key|api[-_]?secret|secret[-_]?key|secret|passphrase|passwd|password|` +
-    String.raw`pwd|access[-_]?token|token|authorization|cookie|sign|signature)\b["']?\s*[:=]\s*)` +
-    String.raw`("[^"]*"|'[^']*'|[^\s,;&}"']+)`,
+  String.raw`(["']?\b(?:${SECRET_NAMES.join('|')})\b["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;&}"']+)`,
   'gi',
 );
 

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { MarketEvent } from '../streams/events.ts';
 
@@ -21,7 +20,7 @@ export interface SinkStats {
 export interface NdjsonSink {
   write(event: MarketEvent): void;
   stats(): SinkStats;
-  /** Resolves once the stream's buffer has drained, or at once if it broke. */
+  /** Resolves once every line written has left the stream's buffer, or the stream broke. */
   flush(): Promise<void>;
 }
 
@@ -37,10 +36,18 @@ export function createNdjsonSink(stream: Writable, hooks: SinkHooks = {}): Ndjso
   let writtenWhileFull = 0;
   let discarded = 0;
   let broken = false;
+  let inFlight = 0;
+  let flushed: (() => void) | undefined;
+  // A write's callback runs once the line has left the stream's buffer, or failed.
+  const settled = () => {
+    inFlight -= 1;
+    if (inFlight === 0) flushed?.();
+  };
   stream.on('error', (error: unknown) => {
     if (broken) return;
     broken = true;
     hooks.onBroken?.(error);
+    flushed?.();
   });
   return {
     write(event) {
@@ -48,16 +55,19 @@ export function createNdjsonSink(stream: Writable, hooks: SinkHooks = {}): Ndjso
         discarded += 1;
         return;
       }
-      const accepted = stream.write(`${JSON.stringify(event)}\n`);
+      inFlight += 1;
+      const accepted = stream.write(`${JSON.stringify(event)}\n`, settled);
       written += 1;
       if (accepted) return;
       writtenWhileFull += 1;
       if (writtenWhileFull === 1) hooks.onFull?.();
     },
     stats: () => ({ written, writtenWhileFull, discarded }),
-    async flush() {
-      if (broken || !stream.writableNeedDrain) return;
-      await Promise.race([once(stream, 'drain'), once(stream, 'close')]).catch(() => undefined);
+    flush() {
+      if (broken || inFlight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        flushed = resolve;
+      });
     },
   };
 }

@@ -12,11 +12,7 @@ export interface RunFlags extends ConfigFlags {
 /** Resolves with the exit code; throws `ConfigError` before anything starts. */
 export async function runCommand(flags: RunFlags, io: CliIo): Promise<number> {
   const config = await loadServiceConfig({ file: flags.config, env: io.env, flags });
-  const logger = createLogger(
-    io.logDestination === undefined
-      ? { level: config.logLevel }
-      : { level: config.logLevel, destination: io.logDestination },
-  );
+  const logger = createLogger({ level: config.logLevel, destination: io.logDestination });
   const createManager = await resolveManagerFactory(io);
   const manager = createManager({ collectors: config.collectors, logger });
   await serve(manager, { io, logger });

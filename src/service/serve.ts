@@ -64,7 +64,7 @@ interface StopLatch {
   readonly stopping: () => boolean;
 }
 
-/** A signal starts a clean stop; one that arrives while stopping means the operator will not wait. */
+/** A signal starts a clean stop; one while stopping means the operator will not wait. */
 function onSignals(io: CliIo, logger: Logger, latch: StopLatch): () => void {
   const removers = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
     const handler = () => {
