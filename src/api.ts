@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
 import type { InspectionEvent, Observer } from 'xstate';
-import type { CollectorConfigInput } from './config/schema.ts';
+import type { CollectorConfigInput, SupervisionConfigInput } from './config/schema.ts';
 import type { Clock } from './machines/clock.ts';
 import type { DataType, MarketEvent } from './streams/events.ts';
 import type { SubscriptionState, TelemetryEvent } from './streams/telemetry.ts';
 
 /** Options of `createCollectorManager`. */
 export interface ManagerOptions {
+  /** The restart policy and health monitor of the supervisor (defaults in config/schema.ts). */
+  readonly supervisor?: SupervisionConfigInput;
   /** Collectors to create at once; more can be added with `addCollector`. */
   readonly collectors?: readonly CollectorConfigInput[];
   /** A pino logger; the runtime binds child loggers to collector and connection. Silent if absent. */

@@ -31,6 +31,35 @@ export const DEFAULT_TIMERS = {
   },
 } as const;
 
+/**
+ * Supervision: how the manager restarts a collector that crashed or stayed unhealthy, in the
+ * manner of an Erlang/OTP supervisor (strategy, at most `maxRestarts` within `withinMs`) with
+ * Akka-style backoff between restarts.
+ */
+export const DEFAULT_SUPERVISION = {
+  /** Which collectors restart when one crashes: itself, all, or itself and those added after it. */
+  strategy: 'one-for-one',
+  maxRestarts: 5,
+  withinMs: 60_000,
+  backoff: { minMs: 1_000, maxMs: 60_000, factor: 2, jitter: 0.2 },
+  /** After this long without a crash the restart backoff starts again from `minMs`. */
+  resetAfterMs: 120_000,
+  health: {
+    /** How often the supervisor checks every collector. */
+    intervalMs: 5_000,
+    /** A running collector whose machine has not reported for this long is stuck. */
+    stuckAfterMs: 60_000,
+    /** Every subscription failed for this long: unhealthy. */
+    allFailedForMs: 60_000,
+    /** This many reconnects in a row without any message in between: unhealthy. */
+    reconnectsWithoutData: 10,
+    /** What an unhealthy collector gets: a restart under the policy, or `failed` at once. */
+    action: 'restart',
+  },
+} as const;
+
+export const RESTART_STRATEGIES = ['one-for-one', 'one-for-all', 'rest-for-one'] as const;
+
 const ms = z.number().int().nonnegative();
 const positiveMs = z.number().int().positive();
 
@@ -58,6 +87,44 @@ export const timersSchema = z.strictObject({
   backoff: backoffSchema.prefault({}),
 });
 
+export const healthSchema = z.strictObject({
+  intervalMs: positiveMs.default(DEFAULT_SUPERVISION.health.intervalMs),
+  stuckAfterMs: positiveMs.default(DEFAULT_SUPERVISION.health.stuckAfterMs),
+  allFailedForMs: ms.default(DEFAULT_SUPERVISION.health.allFailedForMs),
+  reconnectsWithoutData: z
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_SUPERVISION.health.reconnectsWithoutData),
+  action: z.enum(['restart', 'fail']).default(DEFAULT_SUPERVISION.health.action),
+});
+
+export const restartBackoffSchema = z.strictObject({
+  minMs: ms.default(DEFAULT_SUPERVISION.backoff.minMs),
+  maxMs: positiveMs.default(DEFAULT_SUPERVISION.backoff.maxMs),
+  factor: z.number().min(1).max(10).default(DEFAULT_SUPERVISION.backoff.factor),
+  jitter: z.number().min(0).max(1).default(DEFAULT_SUPERVISION.backoff.jitter),
+});
+
+/** The restart policy of a manager. */
+export const supervisionSchema = z.strictObject({
+  strategy: z.enum(RESTART_STRATEGIES).default(DEFAULT_SUPERVISION.strategy),
+  maxRestarts: z.number().int().nonnegative().default(DEFAULT_SUPERVISION.maxRestarts),
+  withinMs: positiveMs.default(DEFAULT_SUPERVISION.withinMs),
+  backoff: restartBackoffSchema.prefault({}),
+  resetAfterMs: ms.default(DEFAULT_SUPERVISION.resetAfterMs),
+  health: healthSchema.prefault({}),
+});
+
+/** A collector's override of the manager's policy: any field, no defaults of its own. */
+export const restartOverrideSchema = z.strictObject({
+  strategy: z.enum(RESTART_STRATEGIES).optional(),
+  maxRestarts: z.number().int().nonnegative().optional(),
+  withinMs: positiveMs.optional(),
+  backoff: restartBackoffSchema.partial().optional(),
+  resetAfterMs: ms.optional(),
+});
+
 const symbolSchema = z.string().trim().min(1, 'a non-empty instrument id');
 
 export const collectorConfigSchema = z
@@ -71,6 +138,8 @@ export const collectorConfigSchema = z
     symbols: z.array(symbolSchema).min(1).optional(),
     dataTypes: z.array(z.enum(DATA_TYPES)).min(1).default(['trade', 'ticker']),
     autoRestart: z.boolean().default(true),
+    /** Overrides of the manager's restart policy for this collector. */
+    restart: restartOverrideSchema.optional(),
     enabled: z.boolean().default(true),
     endpoint: z
       .string()
@@ -105,6 +174,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export const serviceConfigSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS).default('info'),
+  supervisor: supervisionSchema.prefault({}),
   collectors: z.array(collectorConfigSchema).min(1),
 });
 
@@ -116,6 +186,10 @@ export type TimersConfig = z.output<typeof timersSchema>;
 export type BackoffConfig = z.output<typeof backoffSchema>;
 export type ServiceConfigInput = z.input<typeof serviceConfigSchema>;
 export type ServiceConfig = z.output<typeof serviceConfigSchema>;
+export type SupervisionConfig = z.output<typeof supervisionSchema>;
+export type SupervisionConfigInput = z.input<typeof supervisionSchema>;
+export type RestartOverride = z.output<typeof restartOverrideSchema>;
+export type RestartStrategy = (typeof RESTART_STRATEGIES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** A config value was invalid. `issues` name the field, the value received and what was expected. */
@@ -166,6 +240,13 @@ export function configError(issues: readonly ConfigIssue[]): ConfigError {
 /** Validates a collector config and applies defaults; throws `ConfigError`. */
 export function parseCollectorConfig(input: unknown, fieldPrefix = ''): CollectorConfig {
   const result = collectorConfigSchema.safeParse(input, { reportInput: true });
+  if (!result.success) throw toConfigError(result.error, fieldPrefix);
+  return result.data;
+}
+
+/** Validates a supervision policy and applies defaults; throws `ConfigError`. */
+export function parseSupervision(input: unknown, fieldPrefix = 'supervisor'): SupervisionConfig {
+  const result = supervisionSchema.safeParse(input ?? {}, { reportInput: true });
   if (!result.success) throw toConfigError(result.error, fieldPrefix);
   return result.data;
 }
