@@ -11,6 +11,7 @@ import type {
   ConnectionMachine,
   ConnectionReport,
 } from './connection.ts';
+import { apply, asEnqueuer, type Effect, later } from './effects.ts';
 import {
   batchBySize,
   budgetLeft,
@@ -102,26 +103,8 @@ const MAX_UNANSWERED_ATTEMPTS = 2;
 /** Transient refusals retried at most this many times in a row before the subscription fails. */
 const MAX_TRANSIENT_RETRIES = 8;
 
-/** A side effect a step asks for; applied in order after the step's context is assigned. */
-type Effect =
-  | { readonly kind: 'send'; readonly to: string; readonly event: ConnectionCommand }
-  | { readonly kind: 'spawn'; readonly id: string; readonly input: ConnectionInput }
-  | { readonly kind: 'stop'; readonly id: string }
-  | {
-      readonly kind: 'raise';
-      readonly event: InternalEvent;
-      readonly delayMs: number;
-      readonly id: string;
-    }
-  | { readonly kind: 'cancel'; readonly id: string }
-  | { readonly kind: 'call'; readonly run: () => void };
-
 function timeoutId(requestId: string): string {
   return `request-timeout:${requestId}`;
-}
-
-function later(fx: Effect[], run: () => void): void {
-  fx.push({ kind: 'call', run });
 }
 
 export function createCollectorMachine(deps: CollectorDeps) {
@@ -174,7 +157,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
     group: string,
   ): { context: CollectorContext; id: string } {
     const id = `${context.collectorId}/${group}#${context.nextConnection}`;
-    fx.push({ kind: 'spawn', id, input: connectionInput(context, group, id) });
+    fx.push({ kind: 'spawn', src: 'connection', id, input: connectionInput(context, group, id) });
     return {
       id,
       context: {
@@ -291,7 +274,6 @@ export function createCollectorMachine(deps: CollectorDeps) {
 
   function armRetry(fx: Effect[], delayMs: number): void {
     // A pending delayed event with the same id is not replaced by a new one: cancel first.
-    fx.push({ kind: 'cancel', id: 'retry-subscriptions' });
     fx.push({
       kind: 'raise',
       event: { type: 'COLLECTOR.RETRY_SUBSCRIPTIONS' },
@@ -629,36 +611,36 @@ export function createCollectorMachine(deps: CollectorDeps) {
             primary: { ...spawned.context.primary, [group]: spawned.id },
           };
         }
-        apply(enqueue, next, fx);
+        apply(asEnqueuer(enqueue), next, fx);
       }),
       handleOpened: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'CONNECTION.OPENED') return;
         const fx: Effect[] = [];
-        apply(enqueue, onOpened(fx, context, event.connectionId), fx);
+        apply(asEnqueuer(enqueue), onOpened(fx, context, event.connectionId), fx);
       }),
       handleControl: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'CONNECTION.CONTROL') return;
         const fx: Effect[] = [];
-        apply(enqueue, onControl(fx, context, event.connectionId, event.control), fx);
+        apply(asEnqueuer(enqueue), onControl(fx, context, event.connectionId, event.control), fx);
       }),
       handleDown: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'CONNECTION.DOWN') return;
         const fx: Effect[] = [];
-        apply(enqueue, onDown(fx, context, event.connectionId, event.reason), fx);
+        apply(asEnqueuer(enqueue), onDown(fx, context, event.connectionId, event.reason), fx);
       }),
       handleRequestTimeout: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'COLLECTOR.REQUEST_TIMEOUT') return;
         const fx: Effect[] = [];
-        apply(enqueue, onRequestTimeout(fx, context, event.requestId), fx);
+        apply(asEnqueuer(enqueue), onRequestTimeout(fx, context, event.requestId), fx);
       }),
       retrySubscriptions: enqueueActions(({ context, enqueue }) => {
         const fx: Effect[] = [];
-        apply(enqueue, onRetry(fx, context), fx);
+        apply(asEnqueuer(enqueue), onRetry(fx, context), fx);
       }),
       forgetConnection: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'CONNECTION.STOPPED') return;
         const fx: Effect[] = [];
-        apply(enqueue, onStopped(fx, context, event.connectionId), fx);
+        apply(asEnqueuer(enqueue), onStopped(fx, context, event.connectionId), fx);
       }),
       recycleConnections: enqueueActions(({ context, enqueue }) => {
         for (const id of Object.keys(context.connections)) {
@@ -742,34 +724,6 @@ export function createCollectorMachine(deps: CollectorDeps) {
       },
     },
   });
-}
-
-/** Assigns a step's context, then enqueues its effects in the order the step asked for them. */
-// biome-ignore lint/suspicious/noExplicitAny: XState's enqueuer type is not exported in a usable form.
-function apply(enqueue: any, next: CollectorContext, fx: readonly Effect[]): void {
-  enqueue.assign(next);
-  for (const effect of fx) {
-    switch (effect.kind) {
-      case 'send':
-        enqueue.sendTo(effect.to, effect.event);
-        break;
-      case 'spawn':
-        enqueue.spawnChild('connection', { id: effect.id, input: effect.input });
-        break;
-      case 'stop':
-        enqueue.stopChild(effect.id);
-        break;
-      case 'raise':
-        enqueue.raise(effect.event, { delay: effect.delayMs, id: effect.id });
-        break;
-      case 'cancel':
-        enqueue.cancel(effect.id);
-        break;
-      case 'call':
-        enqueue(effect.run);
-        break;
-    }
-  }
 }
 
 function initialContext(input: CollectorInput, adapter: ExchangeAdapter): CollectorContext {
