@@ -4,6 +4,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { CollectorConfigInput, SupervisionConfigInput } from './config/schema.ts';
 import type { Clock } from './machines/clock.ts';
 import type { DataType, MarketEvent } from './streams/events.ts';
+import type { ProcessResources } from './streams/process.ts';
 import type { SubscriptionState, TelemetryEvent } from './streams/telemetry.ts';
 
 /** Options of `createCollectorManager`. */
@@ -22,7 +23,18 @@ export interface ManagerOptions {
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
-export type CollectorLifecycle = 'idle' | 'running' | 'stopped' | 'failed' | 'disabled';
+/**
+ * The collector's lifecycle as the supervisor sees it: `backoff` waits for a restart, `failed`
+ * passed its restart limit (or has `autoRestart: false`) and waits for `restartCollector`.
+ */
+export type CollectorLifecycle =
+  | 'idle'
+  | 'running'
+  | 'backoff'
+  | 'error'
+  | 'stopped'
+  | 'failed'
+  | 'disabled';
 
 export interface SubscriptionStatus {
   readonly dataType: DataType;
@@ -59,6 +71,9 @@ export interface CollectorStatus {
   readonly subscriptions: readonly SubscriptionStatus[];
   readonly reconnects: number;
   readonly restarts: number;
+  readonly lastRestartReason: string | undefined;
+  /** When a restart in backoff is due, epoch ms. */
+  readonly nextRestartAt: number | undefined;
   readonly lastError: string | undefined;
   readonly messages: number;
   readonly events: number;
@@ -78,6 +93,9 @@ export interface ManagerStatus {
   readonly uptimeMs: number;
   readonly collectors: readonly CollectorStatus[];
   readonly countsByState: Readonly<Record<string, number>>;
+  /** Ids of collectors the supervisor gave up on. */
+  readonly failed: readonly string[];
+  readonly process: ProcessResources;
 }
 
 export interface CollectorSummary {

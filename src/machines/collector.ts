@@ -1,4 +1,4 @@
-import { assign, enqueueActions, setup } from 'xstate';
+import { assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { CollectorConfig } from '../config/schema.ts';
 import { symbolsOf } from '../config/schema.ts';
 import type { ControlMessage, ExchangeAdapter } from '../exchanges/types.ts';
@@ -21,6 +21,7 @@ import {
   subscriptionKey,
   withState,
 } from './subscriptions.ts';
+import type { CollectorReport } from './supervisor.ts';
 
 /**
  * The collector statechart: one exchange, a set of wanted subscriptions (symbols × data types), and
@@ -72,7 +73,9 @@ export interface CollectorContext {
 export type CollectorCommand =
   | { readonly type: 'COLLECTOR.START' }
   | { readonly type: 'COLLECTOR.STOP' }
-  | { readonly type: 'COLLECTOR.RECONNECT' };
+  | { readonly type: 'COLLECTOR.RECONNECT' }
+  /** The supervisor's health probe; answered with COLLECTOR.ALIVE. */
+  | { readonly type: 'COLLECTOR.PROBE' };
 
 type InternalEvent =
   | { readonly type: 'COLLECTOR.REQUEST_TIMEOUT'; readonly requestId: string }
@@ -582,6 +585,46 @@ export function createCollectorMachine(deps: CollectorDeps) {
     return { ...context, connections };
   }
 
+  /**
+   * Runs one step. A step that throws (an adapter bug, an invariant broken) must not fail the
+   * actor: XState would then leave its children, and their sockets, running (xstate #5153). So
+   * the collector drops its connections and reports a crash; the supervisor restarts it.
+   */
+  function guarded(
+    enqueue: unknown,
+    context: CollectorContext,
+    stepFn: (fx: Effect[]) => CollectorContext,
+  ): void {
+    const fx: Effect[] = [];
+    let next: CollectorContext;
+    try {
+      next = stepFn(fx);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const crashFx: Effect[] = Object.keys(context.connections).map((id) => ({
+        kind: 'stop',
+        id,
+      }));
+      later(crashFx, () => deps.reportFault(context, 'internal-error', message));
+      crashFx.push({
+        kind: 'parent',
+        event: {
+          type: 'COLLECTOR.CRASHED',
+          collectorId: context.collectorId,
+          reason: `crashed: ${message}`,
+          permanent: false,
+        },
+      });
+      apply(
+        asEnqueuer(enqueue),
+        { connections: {}, requests: {}, handovers: {}, primary: {}, lastError: message },
+        crashFx,
+      );
+      return;
+    }
+    apply(asEnqueuer(enqueue), next, fx);
+  }
+
   return setup({
     types: {
       context: {} as CollectorContext,
@@ -594,53 +637,50 @@ export function createCollectorMachine(deps: CollectorDeps) {
       noConnectionsLeft: ({ context }) => Object.keys(context.connections).length === 0,
     },
     actions: {
-      openConnections: enqueueActions(({ context, enqueue }) => {
-        const fx: Effect[] = [];
-        let next: CollectorContext = {
-          ...context,
-          connections: {},
-          primary: {},
-          handovers: {},
-          requests: {},
-        };
-        const groups = new Set(Object.values(context.subscriptions).map((s) => s.group));
-        for (const group of groups) {
-          const spawned = spawnConnection(fx, next, group);
-          next = {
-            ...spawned.context,
-            primary: { ...spawned.context.primary, [group]: spawned.id },
+      openConnections: enqueueActions(({ context, enqueue }) =>
+        guarded(enqueue, context, (fx) => {
+          let next: CollectorContext = {
+            ...context,
+            connections: {},
+            primary: {},
+            handovers: {},
+            requests: {},
           };
-        }
-        apply(asEnqueuer(enqueue), next, fx);
-      }),
+          const groups = new Set(Object.values(context.subscriptions).map((s) => s.group));
+          for (const group of groups) {
+            const spawned = spawnConnection(fx, next, group);
+            next = {
+              ...spawned.context,
+              primary: { ...spawned.context.primary, [group]: spawned.id },
+            };
+          }
+          return next;
+        }),
+      ),
       handleOpened: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'CONNECTION.OPENED') return;
-        const fx: Effect[] = [];
-        apply(asEnqueuer(enqueue), onOpened(fx, context, event.connectionId), fx);
+        guarded(enqueue, context, (fx) => onOpened(fx, context, event.connectionId));
       }),
       handleControl: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'CONNECTION.CONTROL') return;
-        const fx: Effect[] = [];
-        apply(asEnqueuer(enqueue), onControl(fx, context, event.connectionId, event.control), fx);
+        guarded(enqueue, context, (fx) =>
+          onControl(fx, context, event.connectionId, event.control),
+        );
       }),
       handleDown: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'CONNECTION.DOWN') return;
-        const fx: Effect[] = [];
-        apply(asEnqueuer(enqueue), onDown(fx, context, event.connectionId, event.reason), fx);
+        guarded(enqueue, context, (fx) => onDown(fx, context, event.connectionId, event.reason));
       }),
       handleRequestTimeout: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'COLLECTOR.REQUEST_TIMEOUT') return;
-        const fx: Effect[] = [];
-        apply(asEnqueuer(enqueue), onRequestTimeout(fx, context, event.requestId), fx);
+        guarded(enqueue, context, (fx) => onRequestTimeout(fx, context, event.requestId));
       }),
-      retrySubscriptions: enqueueActions(({ context, enqueue }) => {
-        const fx: Effect[] = [];
-        apply(asEnqueuer(enqueue), onRetry(fx, context), fx);
-      }),
+      retrySubscriptions: enqueueActions(({ context, enqueue }) =>
+        guarded(enqueue, context, (fx) => onRetry(fx, context)),
+      ),
       forgetConnection: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'CONNECTION.STOPPED') return;
-        const fx: Effect[] = [];
-        apply(asEnqueuer(enqueue), onStopped(fx, context, event.connectionId), fx);
+        guarded(enqueue, context, (fx) => onStopped(fx, context, event.connectionId));
       }),
       recycleConnections: enqueueActions(({ context, enqueue }) => {
         for (const id of Object.keys(context.connections)) {
@@ -678,6 +718,22 @@ export function createCollectorMachine(deps: CollectorDeps) {
         lastError: ({ event }) => (event.type === 'CONNECTION.FAILED' ? event.reason : undefined),
         lastErrorAt: () => deps.now(),
       }),
+      answerProbe: sendParent(
+        ({ context }): CollectorReport => ({
+          type: 'COLLECTOR.ALIVE',
+          collectorId: context.collectorId,
+          reconnects: context.reconnects,
+          allFailed: Object.values(context.subscriptions).every((s) => s.state === 'failed'),
+        }),
+      ),
+      // The only way into `error` is a connection refused for good (e.g. HTTP 451): restarting
+      // would only repeat the refusal, so the supervisor is told it is permanent.
+      reportCrash: sendParent(({ context }) => ({
+        type: 'COLLECTOR.CRASHED',
+        collectorId: context.collectorId,
+        reason: context.lastError ?? 'error',
+        permanent: true,
+      })),
       reportState: ({ context }, params: { state: string }) =>
         deps.reportState(context, params.state, context.lastError),
     },
@@ -705,6 +761,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
           'COLLECTOR.REQUEST_TIMEOUT': { actions: 'handleRequestTimeout' },
           'COLLECTOR.RETRY_SUBSCRIPTIONS': { actions: 'retrySubscriptions' },
           'COLLECTOR.RECONNECT': { actions: 'recycleConnections' },
+          'COLLECTOR.PROBE': { actions: 'answerProbe' },
           'COLLECTOR.STOP': 'stopping',
         },
       },
@@ -719,7 +776,11 @@ export function createCollectorMachine(deps: CollectorDeps) {
         on: { 'COLLECTOR.START': 'running' },
       },
       error: {
-        entry: ['dropConnections', { type: 'reportState', params: { state: 'error' } }],
+        entry: [
+          'dropConnections',
+          { type: 'reportState', params: { state: 'error' } },
+          'reportCrash',
+        ],
         on: { 'COLLECTOR.START': 'running', 'COLLECTOR.STOP': 'stopped' },
       },
     },

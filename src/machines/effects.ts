@@ -11,6 +11,7 @@ export interface AnyEvent {
  */
 export type Effect =
   | { readonly kind: 'send'; readonly to: string; readonly event: AnyEvent }
+  | { readonly kind: 'parent'; readonly event: AnyEvent }
   | { readonly kind: 'spawn'; readonly src: string; readonly id: string; readonly input: unknown }
   | { readonly kind: 'stop'; readonly id: string }
   | {
@@ -31,6 +32,7 @@ export interface Enqueuer {
   (action: () => void): void;
   assign(values: object): void;
   sendTo(to: string, event: AnyEvent): void;
+  sendParent(event: AnyEvent): void;
   spawnChild(src: string, options: { id: string; input: unknown }): void;
   stopChild(id: string): void;
   raise(event: AnyEvent, options: { delay: number; id: string }): void;
@@ -44,6 +46,9 @@ export function apply(enqueue: Enqueuer, next: object, fx: readonly Effect[]): v
     switch (effect.kind) {
       case 'send':
         enqueue.sendTo(effect.to, effect.event);
+        break;
+      case 'parent':
+        enqueue.sendParent(effect.event);
         break;
       case 'spawn':
         enqueue.spawnChild(effect.src, { id: effect.id, input: effect.input });

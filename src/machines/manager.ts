@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { Subject } from 'rxjs';
-import { type AnyActorRef, assign, createActor, enqueueActions, setup } from 'xstate';
+import { type AnyActorRef, createActor } from 'xstate';
 import type {
   CollectorHandle,
   CollectorManager,
@@ -13,151 +13,30 @@ import type {
   SubscriptionStatus,
 } from '../api.ts';
 import type { CollectorConfig, CollectorConfigInput } from '../config/schema.ts';
-import { ConfigError, parseCollectorConfig, symbolsOf } from '../config/schema.ts';
+import {
+  ConfigError,
+  parseCollectorConfig,
+  parseSupervision,
+  symbolsOf,
+} from '../config/schema.ts';
 import { getExchange, hasExchange, supportedExchanges } from '../exchanges/registry.ts';
 import type { DataType, MarketEvent } from '../streams/events.ts';
 import { CollectorFeed } from '../streams/feed.ts';
 import { guardSubscribers } from '../streams/guard.ts';
+import { ProcessMonitor } from '../streams/process.ts';
 import { TelemetryReporter } from '../streams/reporter.ts';
 import type { TelemetryEvent } from '../streams/telemetry.ts';
 import { ConnectionPacer } from './backoff.ts';
 import { systemClock } from './clock.ts';
-import {
-  type CollectorCommand,
-  type CollectorContext,
-  type CollectorMachine,
-  createCollectorMachine,
-} from './collector.ts';
+import { type CollectorContext, createCollectorMachine } from './collector.ts';
 import { type ConnectionContext, createConnectionMachine } from './connection.ts';
 import { createSocketLogic, SocketTracker } from './socket.ts';
+import { type ChildEntry, createSupervisorMachine } from './supervisor.ts';
 
 /**
- * The manager: a supervisor actor that owns every collector as a child, and the runtime around it
- * (streams, feeds, sockets). Restart policies and the health monitor are the supervisor issue's;
- * here the supervisor adds, removes, enables, disables, starts, stops and restarts on request.
+ * The manager: the supervisor actor that owns every collector as a child, and the runtime around
+ * it (streams, feeds, sockets, status). The machines decide; this file wires them to the world.
  */
-
-interface Entry {
-  readonly config: CollectorConfig;
-  readonly enabled: boolean;
-  readonly restarts: number;
-}
-
-interface ManagerContext {
-  readonly entries: Readonly<Record<string, Entry>>;
-  readonly running: boolean;
-}
-
-type ManagerEvent =
-  | { readonly type: 'MANAGER.ADD'; readonly id: string; readonly config: CollectorConfig }
-  | { readonly type: 'MANAGER.REMOVE'; readonly id: string }
-  | { readonly type: 'MANAGER.ENABLE'; readonly id: string }
-  | { readonly type: 'MANAGER.DISABLE'; readonly id: string }
-  | { readonly type: 'MANAGER.RESTART'; readonly id: string }
-  | { readonly type: 'MANAGER.RESTART_ALL' }
-  | { readonly type: 'MANAGER.START_ALL' }
-  | { readonly type: 'MANAGER.STOP_ALL' };
-
-interface ManagerDeps {
-  readonly collector: CollectorMachine;
-  readonly onRemoved: (id: string) => void;
-}
-
-const START: CollectorCommand = { type: 'COLLECTOR.START' };
-const STOP: CollectorCommand = { type: 'COLLECTOR.STOP' };
-
-function createManagerMachine(deps: ManagerDeps) {
-  return setup({
-    types: { context: {} as ManagerContext, events: {} as ManagerEvent },
-    actors: { collector: deps.collector },
-    actions: {
-      addCollector: enqueueActions(({ context, event, enqueue }) => {
-        if (event.type !== 'MANAGER.ADD' || context.entries[event.id] !== undefined) return;
-        enqueue.assign({
-          entries: {
-            ...context.entries,
-            [event.id]: { config: event.config, enabled: event.config.enabled, restarts: 0 },
-          },
-        });
-        enqueue.spawnChild('collector', {
-          id: event.id,
-          input: { collectorId: event.id, config: event.config },
-        });
-        if (context.running && event.config.enabled) enqueue.sendTo(event.id, START);
-      }),
-      removeCollector: enqueueActions(({ context, event, enqueue }) => {
-        if (event.type !== 'MANAGER.REMOVE' || context.entries[event.id] === undefined) return;
-        const { [event.id]: _removed, ...entries } = context.entries;
-        enqueue.stopChild(event.id);
-        enqueue.assign({ entries });
-        enqueue(() => deps.onRemoved(event.id));
-      }),
-      setEnabled: enqueueActions(({ context, event, enqueue }) => {
-        if (event.type !== 'MANAGER.ENABLE' && event.type !== 'MANAGER.DISABLE') return;
-        const entry = context.entries[event.id];
-        const enabled = event.type === 'MANAGER.ENABLE';
-        if (entry === undefined || entry.enabled === enabled) return;
-        enqueue.assign({ entries: { ...context.entries, [event.id]: { ...entry, enabled } } });
-        if (!enabled) enqueue.sendTo(event.id, STOP);
-        else if (context.running) enqueue.sendTo(event.id, START);
-      }),
-      restartCollectors: enqueueActions(({ context, event, enqueue }) => {
-        const ids =
-          event.type === 'MANAGER.RESTART'
-            ? [event.id].filter((id) => context.entries[id] !== undefined)
-            : Object.keys(context.entries);
-        const entries = { ...context.entries };
-        for (const id of ids) {
-          const entry = entries[id] as Entry;
-          // Stop before re-spawning the same id: spawning over a live child orphans it.
-          enqueue.stopChild(id);
-          enqueue.spawnChild('collector', {
-            id,
-            input: { collectorId: id, config: entry.config },
-          });
-          entries[id] = { ...entry, restarts: entry.restarts + 1 };
-          if (context.running && entry.enabled) enqueue.sendTo(id, START);
-        }
-        enqueue.assign({ entries });
-      }),
-      startCollectors: enqueueActions(({ context, enqueue }) => {
-        for (const [id, entry] of Object.entries(context.entries)) {
-          if (entry.enabled) enqueue.sendTo(id, START);
-        }
-      }),
-      stopCollectors: enqueueActions(({ context, enqueue }) => {
-        for (const id of Object.keys(context.entries)) enqueue.sendTo(id, STOP);
-      }),
-      markRunning: assign({ running: true }),
-      markStopped: assign({ running: false }),
-    },
-  }).createMachine({
-    id: 'manager',
-    context: { entries: {}, running: false },
-    initial: 'idle',
-    on: {
-      'MANAGER.ADD': { actions: 'addCollector' },
-      'MANAGER.REMOVE': { actions: 'removeCollector' },
-      'MANAGER.ENABLE': { actions: 'setEnabled' },
-      'MANAGER.DISABLE': { actions: 'setEnabled' },
-      'MANAGER.RESTART': { actions: 'restartCollectors' },
-      'MANAGER.RESTART_ALL': { actions: 'restartCollectors' },
-    },
-    states: {
-      idle: {
-        on: { 'MANAGER.START_ALL': 'running' },
-      },
-      running: {
-        entry: ['markRunning', 'startCollectors'],
-        on: { 'MANAGER.STOP_ALL': 'stopped' },
-      },
-      stopped: {
-        entry: ['markStopped', 'stopCollectors'],
-        on: { 'MANAGER.START_ALL': 'running' },
-      },
-    },
-  });
-}
 
 /** The snapshot shapes the status reads; XState types children loosely. */
 interface CollectorSnapshot {
@@ -218,6 +97,9 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
   const feeds = new Map<string, CollectorFeed>();
   const sockets = new SocketTracker();
   const pacer = new ConnectionPacer();
+  const processMonitor = new ProcessMonitor();
+  /** Last snapshots of collectors whose actor the supervisor stopped (failed, in backoff). */
+  const retained = new Map<string, CollectorSnapshot>();
   let releaseGuard: (() => void) | undefined;
 
   const emitData = (event: MarketEvent) => data.next(event);
@@ -280,15 +162,33 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         });
     },
   });
-  const machine = createManagerMachine({
+  const machine = createSupervisorMachine({
     collector,
+    now,
+    random,
+    messagesOf: (id) => feeds.get(id)?.stats.messages ?? 0,
     onRemoved: (id) => {
       feeds.delete(id);
+      retained.delete(id);
       reporter.forget(id);
     },
+    retain: (id) => {
+      const snapshot = childSnapshot(id);
+      if (snapshot !== undefined) retained.set(id, snapshot);
+    },
+    reportState: (id, status, reason) =>
+      reporter.state({
+        machine: 'supervisor',
+        collectorId: id,
+        connectionId: undefined,
+        to: status,
+        reason,
+      }),
+    reportRestart: (id, delayMs, reason) => reporter.restart({ collectorId: id, delayMs, reason }),
   });
   const actor = createActor(machine, {
     clock,
+    input: { policy: parseSupervision(options.supervisor) },
     ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
   });
   actor.start();
@@ -319,7 +219,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
           }),
       }),
     );
-    actor.send({ type: 'MANAGER.ADD', id, config });
+    actor.send({ type: 'SUPERVISOR.ADD', id, config });
     return id;
   }
 
@@ -329,8 +229,9 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
   }
 
   function collectorStatus(id: string): CollectorStatus | undefined {
-    const entry = actor.getSnapshot().context.entries[id];
-    const snapshot = childSnapshot(id);
+    const entry: ChildEntry | undefined = actor.getSnapshot().context.entries[id];
+    const live = entry?.alive === true ? childSnapshot(id) : undefined;
+    const snapshot = live ?? retained.get(id);
     const feed = feeds.get(id);
     if (entry === undefined || snapshot === undefined || feed === undefined) return undefined;
     const context = snapshot.context;
@@ -350,8 +251,12 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         openedAt: child.context.openedAt,
       });
     }
-    const lifecycle = typeof snapshot.value === 'string' ? snapshot.value : 'running';
-    const state = entry.enabled ? collectorState(lifecycle, connections) : 'disabled';
+    const lifecycle = lifecycleOf(entry, snapshot);
+    const state = !entry.enabled
+      ? 'disabled'
+      : lifecycle === 'running'
+        ? collectorState(lifecycle, connections)
+        : lifecycle;
     const subscriptions: SubscriptionStatus[] = Object.values(context.subscriptions).map((s) => ({
       dataType: s.dataType,
       symbol: s.symbol,
@@ -368,14 +273,16 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       symbols: symbolsOf(context.config),
       dataTypes: context.config.dataTypes,
       enabled: entry.enabled,
-      lifecycle: entry.enabled ? (lifecycle as CollectorStatus['lifecycle']) : 'disabled',
+      lifecycle,
       state,
       since: Math.max(startedAt, ...lastChanges.filter((t): t is number => t !== undefined)),
       connections,
       subscriptions,
       reconnects: context.reconnects,
       restarts: entry.restarts,
-      lastError: context.lastError,
+      lastRestartReason: entry.lastRestartReason,
+      nextRestartAt: entry.nextRestartAt,
+      lastError: entry.lastError ?? context.lastError,
       messages: stats.messages,
       events: stats.events,
       faults: stats.faults,
@@ -417,6 +324,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     telemetry$: telemetry.asObservable(),
     actor,
     startAll() {
+      processMonitor.start();
       releaseGuard ??= guardSubscribers((error) =>
         reporter.fault({
           code: 'subscriber-threw',
@@ -426,20 +334,21 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
           sample: undefined,
         }),
       );
-      actor.send({ type: 'MANAGER.START_ALL' });
+      actor.send({ type: 'SUPERVISOR.START_ALL' });
     },
     async stopAll() {
-      actor.send({ type: 'MANAGER.STOP_ALL' });
+      actor.send({ type: 'SUPERVISOR.STOP_ALL' });
       await sockets.whenIdle();
+      processMonitor.stop();
       releaseGuard?.();
       releaseGuard = undefined;
     },
     addCollector,
-    removeCollector: (id) => actor.send({ type: 'MANAGER.REMOVE', id }),
-    enableCollector: (id) => actor.send({ type: 'MANAGER.ENABLE', id }),
-    disableCollector: (id) => actor.send({ type: 'MANAGER.DISABLE', id }),
-    restartCollector: (id) => actor.send({ type: 'MANAGER.RESTART', id }),
-    restartAll: () => actor.send({ type: 'MANAGER.RESTART_ALL' }),
+    removeCollector: (id) => actor.send({ type: 'SUPERVISOR.REMOVE', id }),
+    enableCollector: (id) => actor.send({ type: 'SUPERVISOR.ENABLE', id }),
+    disableCollector: (id) => actor.send({ type: 'SUPERVISOR.DISABLE', id }),
+    restartCollector: (id) => actor.send({ type: 'SUPERVISOR.RESTART', id }),
+    restartAll: () => actor.send({ type: 'SUPERVISOR.RESTART_ALL' }),
     listCollectors(): CollectorSummary[] {
       return ids().flatMap((id) => {
         const status = collectorStatus(id);
@@ -452,13 +361,36 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       const collectors = ids().flatMap((id) => collectorStatus(id) ?? []);
       const countsByState: Record<string, number> = {};
       for (const c of collectors) countsByState[c.state] = (countsByState[c.state] ?? 0) + 1;
-      return { startedAt, uptimeMs: now() - startedAt, collectors, countsByState };
+      const failed = collectors.filter((c) => c.lifecycle === 'failed').map((c) => c.id);
+      return {
+        startedAt,
+        uptimeMs: now() - startedAt,
+        collectors,
+        countsByState,
+        failed,
+        process: processMonitor.sample(),
+      };
     },
     getCollector: handle,
   };
 
   for (const config of options.collectors ?? []) addCollector(config);
   return manager;
+}
+
+/** The collector's lifecycle: the supervisor's view first, then the collector machine's own. */
+function lifecycleOf(entry: ChildEntry, snapshot: CollectorSnapshot): CollectorStatus['lifecycle'] {
+  if (!entry.enabled) return 'disabled';
+  switch (entry.status) {
+    case 'failed':
+    case 'backoff':
+    case 'idle':
+    case 'stopped':
+      return entry.status;
+    case 'running':
+      if (snapshot.value === 'error') return 'error';
+      return snapshot.value === 'stopped' ? 'stopped' : 'running';
+  }
 }
 
 function validate(input: CollectorConfigInput): CollectorConfig {

@@ -89,114 +89,137 @@ export class SocketTracker {
 const noop = (): void => {};
 
 export function createSocketLogic(deps: SocketDeps) {
-  return fromCallback<SocketCommand, SocketInput, SocketEvent>(({ input, sendBack, receive }) => {
-    const { clock, sockets } = deps;
-    const sink = deps.sinkFor(input.collectorId);
-    let disposed = false;
-    let closedReported = false;
-    let lastInboundAt = clock.now();
-    let httpStatus: number | undefined;
-    let lastError: string | undefined;
+  return fromCallback<SocketCommand, SocketInput, SocketEvent>(
+    ({ input, sendBack, receive, self }) => {
+      const { clock, sockets } = deps;
+      const sink = deps.sinkFor(input.collectorId);
+      let disposed = false;
+      let closedReported = false;
+      let lastInboundAt = clock.now();
+      let httpStatus: number | undefined;
+      let lastError: string | undefined;
 
-    const ws = new WebSocket(input.url, {
-      // Compression costs CPU on every frame and OKX does not need it.
-      perMessageDeflate: false,
-      maxPayload: deps.maxPayloadBytes ?? 16 * 1024 * 1024,
-      handshakeTimeout: undefined,
-    });
-    sockets.add(ws);
-
-    // Nothing thrown here may escape: an exception in a ws handler becomes an
-    // uncaughtException (xstate #5433), so every handler reports through sendBack only.
-    const report = (event: SocketEvent): void => {
-      if (!disposed) sendBack(event);
-    };
-
-    ws.on('open', () => {
-      lastInboundAt = clock.now();
-      report({ type: 'SOCKET.OPEN' });
-    });
-
-    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
-      if (disposed) return;
-      lastInboundAt = clock.now();
-      if (isBinary) {
-        sink?.rejectBinary(byteLength(data), input.connectionId);
-        return;
-      }
-      const text = typeof data === 'string' ? data : data.toString();
-      // OKX answers the text `ping` with the 4-byte text `pong`; it is not JSON.
-      if (text === input.pong) {
-        report({ type: 'SOCKET.PONG' });
-        return;
-      }
-      const control = sink?.ingest(text, input.connectionId);
-      if (control !== undefined) report({ type: 'SOCKET.CONTROL', control });
-    });
-
-    ws.on('unexpected-response', (_request, response: IncomingMessage) => {
-      httpStatus = response.statusCode;
-      lastError = `upgrade refused with HTTP ${response.statusCode}`;
-      response.resume();
-      ws.terminate();
-    });
-
-    ws.on('error', (error: Error) => {
-      // `error` is always followed by `close`; only `close` reports, so a failure schedules
-      // exactly one reconnect.
-      lastError = error.message;
-    });
-
-    ws.on('close', (code: number, reason: Buffer) => {
-      sockets.delete(ws);
-      if (closedReported) return;
-      closedReported = true;
-      report({
-        type: 'SOCKET.CLOSED',
-        code,
-        reason: reason.toString(),
-        status: httpStatus,
-        error: lastError,
+      const ws = new WebSocket(input.url, {
+        // Compression costs CPU on every frame and OKX does not need it.
+        perMessageDeflate: false,
+        maxPayload: deps.maxPayloadBytes ?? 16 * 1024 * 1024,
+        handshakeTimeout: undefined,
       });
-    });
+      sockets.add(ws);
 
-    receive((command) => {
-      if (disposed) return;
-      switch (command.type) {
-        case 'SOCKET.SEND':
-          if (ws.readyState !== WebSocket.OPEN) return;
-          for (const frame of command.frames) ws.send(frame);
-          return;
-        case 'SOCKET.CHECK_IDLE': {
-          const idleMs = clock.now() - lastInboundAt;
-          if (idleMs < command.pingIntervalMs) {
-            report({ type: 'SOCKET.ACTIVE', idleMs });
-            return;
-          }
-          if (ws.readyState === WebSocket.OPEN) ws.send(input.ping);
-          report({ type: 'SOCKET.PINGED' });
+      // Nothing thrown here may escape: an exception in a ws handler becomes an
+      // uncaughtException (xstate #5433), so every handler reports through sendBack only.
+      const report = (event: SocketEvent): void => {
+        if (!disposed) sendBack(event);
+      };
+
+      ws.on('open', () => {
+        lastInboundAt = clock.now();
+        report({ type: 'SOCKET.OPEN' });
+      });
+
+      ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+        if (disposed) return;
+        lastInboundAt = clock.now();
+        if (isBinary) {
+          sink?.rejectBinary(byteLength(data), input.connectionId);
           return;
         }
-        case 'SOCKET.CLOSE':
-          if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client stopping');
-          else ws.terminate();
+        const text = typeof data === 'string' ? data : data.toString();
+        // OKX answers the text `ping` with the 4-byte text `pong`; it is not JSON.
+        if (text === input.pong) {
+          report({ type: 'SOCKET.PONG' });
           return;
-      }
-    });
+        }
+        const control = sink?.ingest(text, input.connectionId);
+        if (control !== undefined) report({ type: 'SOCKET.CONTROL', control });
+      });
 
-    return () => {
-      disposed = true;
-      ws.removeAllListeners('open');
-      ws.removeAllListeners('message');
-      ws.removeAllListeners('unexpected-response');
-      ws.removeAllListeners('error');
-      // Closing a socket that is still connecting emits an error; swallow it.
-      ws.on('error', noop);
-      // Never wait out a close handshake here: the machine already decided this socket is done.
-      if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
-      else sockets.delete(ws);
-    };
-  });
+      ws.on('unexpected-response', (_request, response: IncomingMessage) => {
+        httpStatus = response.statusCode;
+        lastError = `upgrade refused with HTTP ${response.statusCode}`;
+        response.resume();
+        ws.terminate();
+      });
+
+      ws.on('error', (error: Error) => {
+        // `error` is always followed by `close`; only `close` reports, so a failure schedules
+        // exactly one reconnect.
+        lastError = error.message;
+      });
+
+      ws.on('close', (code: number, reason: Buffer) => {
+        sockets.delete(ws);
+        if (closedReported) return;
+        closedReported = true;
+        report({
+          type: 'SOCKET.CLOSED',
+          code,
+          reason: reason.toString(),
+          status: httpStatus,
+          error: lastError,
+        });
+      });
+
+      receive((command) => {
+        if (disposed) return;
+        switch (command.type) {
+          case 'SOCKET.SEND':
+            if (ws.readyState !== WebSocket.OPEN) return;
+            for (const frame of command.frames) ws.send(frame);
+            return;
+          case 'SOCKET.CHECK_IDLE': {
+            const idleMs = clock.now() - lastInboundAt;
+            if (idleMs < command.pingIntervalMs) {
+              report({ type: 'SOCKET.ACTIVE', idleMs });
+              return;
+            }
+            if (ws.readyState === WebSocket.OPEN) ws.send(input.ping);
+            report({ type: 'SOCKET.PINGED' });
+            return;
+          }
+          case 'SOCKET.CLOSE':
+            if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client stopping');
+            else ws.terminate();
+            return;
+        }
+      });
+
+      let watches: Array<{ unsubscribe(): void }> = [];
+      const dispose = () => {
+        if (disposed) return;
+        disposed = true;
+        for (const watch of watches) watch.unsubscribe();
+        ws.removeAllListeners('open');
+        ws.removeAllListeners('message');
+        ws.removeAllListeners('unexpected-response');
+        ws.removeAllListeners('error');
+        // Closing a socket that is still connecting emits an error; swallow it.
+        ws.on('error', noop);
+        // Never wait out a close handshake here: the machine already decided this socket is done.
+        if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+        else sockets.delete(ws);
+      };
+      // An ancestor that fails because one of its own actions threw does not stop its children
+      // (xstate #5153): the socket would live on. So the socket watches every ancestor itself.
+      watches = watchAncestors(self, dispose);
+      return dispose;
+    },
+  );
+}
+
+interface Watchable {
+  readonly _parent?: Watchable;
+  subscribe(observer: { error: () => void; complete: () => void }): { unsubscribe(): void };
+}
+
+function watchAncestors(self: unknown, onEnd: () => void): Array<{ unsubscribe(): void }> {
+  const watches: Array<{ unsubscribe(): void }> = [];
+  // `_parent` is XState's link from an actor to the one that spawned or invoked it.
+  for (let actor = (self as Watchable)._parent; actor !== undefined; actor = actor._parent) {
+    watches.push(actor.subscribe({ error: onEnd, complete: onEnd }));
+  }
+  return watches;
 }
 
 function byteLength(data: WebSocket.RawData): number {

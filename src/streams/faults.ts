@@ -33,6 +33,14 @@ export const FAULT_CODES = {
   'socket-error': 'the socket reported an error',
   /** The upgrade was refused with a status that will not change by retrying (e.g. 451). */
   'connect-refused-permanently': 'the server refused the connection permanently',
+  /** A book update whose prevSeqId does not follow the last seqId: invalid until a snapshot. */
+  'book-sequence-gap': 'an order book update broke the sequence chain',
+  /** A book whose CRC32 differs from the exchange's checksum: invalid until a snapshot. */
+  'book-checksum-mismatch': 'an order book failed its checksum',
+  /** A book whose best bid is at or above its best ask: invalid until a snapshot. */
+  'book-crossed': 'an order book crossed',
+  /** A book update with no valid snapshot to apply to (none yet, or the book is invalid). */
+  'book-not-synced': 'an order book update arrived before a valid snapshot',
   /** An internal invariant broke; the machine caught it instead of crashing. */
   'internal-error': 'an internal error was caught',
 } as const;

@@ -52,17 +52,18 @@ export class TelemetryReporter {
       if (key.startsWith(`${collectorId}|`)) this.loggers.delete(key);
     }
     for (const key of this.lastState.keys()) {
-      if (key.startsWith(`${collectorId}|`)) this.lastState.delete(key);
+      if (key.includes(`|${collectorId}|`)) this.lastState.delete(key);
     }
   }
 
   /** When the given machine last changed state. */
   since(collectorId: string, connectionId?: string): number | undefined {
-    return this.lastState.get(`${collectorId}|${connectionId ?? ''}`)?.at;
+    const machine = connectionId === undefined ? 'collector' : 'connection';
+    return this.lastState.get(`${machine}|${collectorId}|${connectionId ?? ''}`)?.at;
   }
 
   state(change: StateChange): void {
-    const key = `${change.collectorId ?? ''}|${change.connectionId ?? ''}`;
+    const key = `${change.machine}|${change.collectorId ?? ''}|${change.connectionId ?? ''}`;
     const at = this.now();
     const from = this.lastState.get(key)?.state;
     this.lastState.set(key, { state: change.to, at });
@@ -85,6 +86,14 @@ export class TelemetryReporter {
       'connection reconnecting',
     );
     this.emit({ type: 'reconnect', at: this.now(), ...event });
+  }
+
+  restart(event: { collectorId: string; delayMs: number; reason: string }): void {
+    this.loggerFor(event.collectorId).warn(
+      { delayMs: event.delayMs, reason: event.reason },
+      'collector restarting',
+    );
+    this.emit({ type: 'restart', at: this.now(), ...event });
   }
 
   subscription(event: Omit<SubscriptionTelemetry, 'type' | 'at'>): void {

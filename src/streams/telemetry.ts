@@ -6,7 +6,7 @@ import type { FaultCode } from './faults.ts';
  * collector in steady state; never one per market message.
  */
 
-export type MachineKind = 'manager' | 'collector' | 'connection';
+export type MachineKind = 'supervisor' | 'collector' | 'connection';
 
 export interface StateTelemetry {
   readonly type: 'state';
@@ -54,8 +54,19 @@ export interface ReconnectTelemetry {
   readonly reason: string;
 }
 
+/** The supervisor replaces a collector's actor (a restart, not a reconnect). */
+export interface RestartTelemetry {
+  readonly type: 'restart';
+  readonly at: number;
+  readonly collectorId: string;
+  /** Delay before the new actor starts; 0 for a restart on request. */
+  readonly delayMs: number;
+  readonly reason: string;
+}
+
 export type TelemetryEvent =
   | StateTelemetry
+  | RestartTelemetry
   | SubscriptionTelemetry
   | FaultTelemetry
   | ReconnectTelemetry;

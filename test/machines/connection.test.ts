@@ -150,9 +150,11 @@ describe('reconnect backoff', () => {
       await h.until(() => stateOf(id) !== 'connecting');
       h.advance(DEFAULT_TIMERS.backoff.maxMs);
     }
-    await h.until(() => stateOf(id) === 'error', 'error');
+    await h.until(() => stateOf(id) === 'failed', 'failed');
     expect(h.mock.upgradeAttempts).toHaveLength(3);
-    expect(h.manager.getCollector(id)?.getStatus().lastError).toBe('http-451');
+    // Permanent: the supervisor does not restart it into the same refusal.
+    expect(h.manager.getCollector(id)?.getStatus().lastError).toBe('http-451 (permanent)');
+    expect(h.manager.getStatus().failed).toEqual([id]);
     h.advance(10 * DEFAULT_TIMERS.backoff.maxMs);
     await new Promise((r) => setTimeout(r, 20));
     expect(h.mock.upgradeAttempts).toHaveLength(3);
