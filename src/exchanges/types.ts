@@ -1,3 +1,4 @@
+import type { BookMessage } from '../book/message.ts';
 import type { DataType, MarketEvent } from '../streams/events.ts';
 import type { FaultCode } from '../streams/faults.ts';
 
@@ -59,10 +60,16 @@ export interface ParseFault {
 
 /**
  * What one frame yields. The hot path only allocates what a frame really holds; a data frame has
- * `events` and nothing else.
+ * `events` and nothing else, except a book push, which adds `books`.
  */
 export interface ParseResult {
   readonly events?: readonly MarketEvent[];
+  /**
+   * Book pushes only: the raw message behind each `book_change` event, index for index (a book
+   * push yields nothing but book_change events). The book layer needs what the event drops: the
+   * wire strings for the checksum and the sequence fields.
+   */
+  readonly books?: readonly BookMessage[];
   readonly control?: ControlMessage;
   readonly fault?: ParseFault;
 }

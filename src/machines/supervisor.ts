@@ -48,6 +48,8 @@ export interface ChildEntry {
   readonly lastError: string | undefined;
   /** Health monitor bookkeeping. */
   readonly lastReportAt: number | undefined;
+  /** When the oldest unanswered health probe was sent. */
+  readonly probedAt: number | undefined;
   readonly allFailedSince: number | undefined;
   readonly messagesSeen: number;
   readonly reconnectsAtData: number;
@@ -134,6 +136,7 @@ function newEntry(config: CollectorConfig): ChildEntry {
     lastRestartReason: undefined,
     lastError: undefined,
     lastReportAt: undefined,
+    probedAt: undefined,
     allFailedSince: undefined,
     messagesSeen: 0,
     reconnectsAtData: 0,
@@ -181,6 +184,7 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
     return setStatus(fx, context, id, start ? 'running' : 'idle', reason, {
       alive: true,
       lastReportAt: deps.now(),
+      probedAt: undefined,
       allFailedSince: undefined,
       reconnectsAtData: 0,
       nextRestartAt: undefined,
@@ -319,19 +323,25 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
     return spawnFresh(fx, next, id, entry.lastRestartReason);
   }
 
-  /** One health tick: stuck collectors crash; every running one is probed. */
+  /**
+   * One health tick: every running collector is probed; one that left a probe unanswered for
+   * `stuckAfterMs` is stuck. Judging by the unanswered probe, not by the time since the last
+   * report, keeps a late tick (a blocked event loop, a simulated jump) from condemning everyone.
+   */
   function checkHealth(fx: Effect[], context: Ctx): Ctx {
     const now = deps.now();
     let next = context;
     for (const id of context.order) {
       const entry = next.entries[id];
       if (entry === undefined || entry.status !== 'running') continue;
-      const silentMs = now - (entry.lastReportAt ?? now);
-      if (silentMs >= context.policy.health.stuckAfterMs) {
-        next = unhealthy(fx, next, id, `stuck: no report for ${silentMs} ms`);
+      const probedAt = entry.probedAt;
+      const unanswered = probedAt !== undefined && (entry.lastReportAt ?? 0) < probedAt;
+      if (unanswered && now - probedAt >= context.policy.health.stuckAfterMs) {
+        next = unhealthy(fx, next, id, `stuck: no answer to a probe for ${now - probedAt} ms`);
         continue;
       }
       fx.push({ kind: 'send', to: id, event: PROBE });
+      if (!unanswered) next = withEntry(next, id, { probedAt: now });
     }
     return next;
   }

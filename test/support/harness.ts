@@ -20,6 +20,16 @@ export interface Harness {
   readonly telemetry: TelemetryEvent[];
   advance(ms: number): void;
   until(predicate: () => boolean, what?: string, timeoutMs?: number): Promise<void>;
+  /**
+   * Advances simulated time in small steps, letting real I/O settle after each (so pings are
+   * answered), until `predicate` holds; fails after `steps` steps.
+   */
+  advanceUntil(
+    predicate: () => boolean,
+    what?: string,
+    stepMs?: number,
+    steps?: number,
+  ): Promise<void>;
   add(config: Partial<CollectorConfigInput>): string;
   close(): Promise<void>;
 }
@@ -44,6 +54,14 @@ export async function startHarness(
     telemetry,
     advance: (ms) => clock.increment(ms),
     until: (predicate, what, timeoutMs) => waitFor(predicate, timeoutMs ?? 3000, what),
+    async advanceUntil(predicate, what = 'condition', stepMs = 500, steps = 200) {
+      for (let i = 0; i < steps; i++) {
+        if (predicate()) return;
+        clock.increment(stepMs);
+        await waitFor(predicate, 25, what).catch(() => undefined);
+      }
+      if (!predicate()) throw new Error(`advanceUntil: ${what} not met in ${steps} steps`);
+    },
     add: (config) =>
       manager.addCollector({
         exchange: 'okx',

@@ -35,7 +35,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 const NON_EMPTY = 'a non-empty string';
 const DECIMAL = 'a decimal string';
 const OPTIONAL_DECIMAL = 'a decimal string or ""';
-const EPOCH_MS = 'a string of epoch milliseconds';
+export const EPOCH_MS = 'a string of epoch milliseconds';
 
 /** FAULTS.md F10: nothing before 2010-01-01 UTC is a real exchange time (catches 1970 zeros). */
 const EARLIEST_PLAUSIBLE_MS = Date.UTC(2010, 0, 1);
@@ -168,12 +168,12 @@ export function parseCandle(
 }
 
 /** A required decimal string as a number; NaN for anything else, `""` included. */
-function decimal(value: unknown): number {
+export function decimal(value: unknown): number {
   return typeof value === 'string' && value.length !== 0 ? +value : Number.NaN;
 }
 
 /** Epoch ms from a string of digits; NaN for anything else (numbers too: OKX sends strings). */
-function epochMs(value: unknown): number {
+export function epochMs(value: unknown): number {
   const ms = decimal(value);
   return Number.isInteger(ms) ? ms : Number.NaN;
 }
@@ -186,7 +186,7 @@ function optionalDecimal(value: unknown): number | undefined {
   return Number.isFinite(number) ? number : Number.NaN;
 }
 
-function isPlausibleTime(timestamp: number, receivedAt: number): boolean {
+export function isPlausibleTime(timestamp: number, receivedAt: number): boolean {
   return timestamp >= EARLIEST_PLAUSIBLE_MS && timestamp <= receivedAt + LATEST_AHEAD_MS;
 }
 
@@ -228,18 +228,18 @@ function invalidTickerField(element: JsonObject): Rejection {
   return reject('frame-invalid-data', 'a ticker field is not a numeric string');
 }
 
-function invalid(field: string, value: unknown, expected: string): Rejection {
+export function invalid(field: string, value: unknown, expected: string): Rejection {
   return reject('frame-invalid-data', `${field} must be ${expected}; received ${render(value)}`);
 }
 
-function implausible(ts: unknown): Rejection {
+export function implausible(ts: unknown): Rejection {
   return reject(
     'timestamp-implausible',
     `ts ${render(ts)} is before 2010-01-01 or more than a day after receipt`,
   );
 }
 
-function reject(code: FaultCode, detail: string): Rejection {
+export function reject(code: FaultCode, detail: string): Rejection {
   return { type: 'rejected', code, detail };
 }
 

@@ -1,6 +1,8 @@
-import type { MarketEvent } from '../../streams/events.ts';
+import type { BookMessage } from '../../book/message.ts';
+import type { BookChangeEvent, MarketEvent } from '../../streams/events.ts';
 import type { FaultCode } from '../../streams/faults.ts';
 import type { ControlMessage, ParseContext, ParseFault, ParseResult } from '../types.ts';
+import { bookActionOf, isBookChannel, parseBook } from './books.ts';
 import { CANDLE_PREFIX } from './channels.ts';
 import {
   type ElementParser,
@@ -20,7 +22,8 @@ import {
  * 2. not JSON (truncated, two objects glued, `ping`): `frame-not-json`;
  * 3. JSON but not an object: `frame-unknown-shape`;
  * 4. `event` present: a control message (ack, error, notice, info);
- * 5. `arg` and `data`: a data push, one event per element of `data`.
+ * 5. `arg` and `data`: a data push, one event per element of `data`; book pushes also hand their
+ *    raw messages to the book layer in `books`.
  */
 
 /** Shared: a pong carries nothing, so every pong can be the same frozen result. */
@@ -170,6 +173,10 @@ function parsePush(frame: JsonObject, text: string, context: ParseContext): Pars
   }
   const parser = parserFor(channel);
   if (parser === undefined) {
+    // Books are looked for only after trades, tickers and candles missed: they cost those nothing.
+    if (isBookChannel(channel)) {
+      return parseBooks(frame.action, data, symbol, channel, text, context);
+    }
     return fail('frame-unknown-shape', `no parser for channel ${quote(channel)}`, text);
   }
   if (data.length === 0) {
@@ -217,6 +224,46 @@ function collect(
   const detail = `${channel} ${symbol}: ${rejection.detail} (${rejected} of ${data.length} dropped)`;
   const dropped = fault(rejection.code, detail, text);
   return events.length === 0 ? { fault: dropped } : { events, fault: dropped };
+}
+
+/**
+ * Like `collect`, plus the raw message of each event in `books`, index for index. The `action`
+ * is the frame's, not the element's (docs "Order book channel": it sits beside `arg`).
+ */
+function parseBooks(
+  action: unknown,
+  data: readonly unknown[],
+  symbol: string,
+  channel: string,
+  text: string,
+  context: ParseContext,
+): ParseResult {
+  const kind = bookActionOf(channel, action);
+  if (kind === undefined) {
+    const detail = `${channel} ${symbol}: action must be "snapshot" or "update"`;
+    return fail('frame-invalid-data', detail, text);
+  }
+  if (data.length === 0) {
+    return fail('frame-invalid-data', `${channel} ${symbol}: the data array is empty`, text);
+  }
+  const events: BookChangeEvent[] = [];
+  const books: BookMessage[] = [];
+  let rejection: Rejection | undefined;
+  let rejected = 0;
+  for (let i = 0; i < data.length; i++) {
+    const result = parseBook(data[i], kind, symbol, channel, context);
+    if ('event' in result) {
+      events.push(result.event);
+      books.push(result.message);
+    } else {
+      rejection ??= result;
+      rejected++;
+    }
+  }
+  if (rejection === undefined) return { events, books };
+  const detail = `${channel} ${symbol}: ${rejection.detail} (${rejected} of ${data.length} dropped)`;
+  const dropped = fault(rejection.code, detail, text);
+  return events.length === 0 ? { fault: dropped } : { events, books, fault: dropped };
 }
 
 function fail(code: FaultCode, detail: string, text: string): ParseResult {

@@ -89,8 +89,8 @@ describe('parse: malformed frames', () => {
       'frame-unknown-shape',
     ],
     [
-      'a push on a channel with no parser (books)',
-      '{"arg":{"channel":"books","instId":"BTC-USDT"},"data":[{}]}',
+      'a push on a channel with no parser (funding-rate)',
+      '{"arg":{"channel":"funding-rate","instId":"BTC-USDT-SWAP"},"data":[{}]}',
       'frame-unknown-shape',
     ],
     [

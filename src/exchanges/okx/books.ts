@@ -1,0 +1,150 @@
+import type { BookMessage, RawLevel } from '../../book/message.ts';
+import type { BookChangeEvent, BookLevel } from '../../streams/events.ts';
+import type { ParseContext } from '../types.ts';
+import {
+  decimal,
+  EPOCH_MS,
+  epochMs,
+  implausible,
+  invalid,
+  isJsonObject,
+  isPlausibleTime,
+  type Rejection,
+  reject,
+} from './data.ts';
+import { OKX_EXCHANGE_ID } from './protocol.ts';
+
+/**
+ * Book pushes (docs "Order book channel"): one element of `data` in, a `book_change` event and
+ * the raw message the book layer checks out. Levels are `[px, sz, "0", numOrders]` strings; the
+ * event gets them as numbers, the message keeps the arrays as parsed, strings untouched, for the
+ * checksum. Only the first two fields of a level are read: on `books-rpi` the third is not "0".
+ */
+
+/** Channels that send a snapshot, then updates, each push naming its `action`. */
+const INCREMENTAL_CHANNELS: ReadonlySet<string> = new Set([
+  'books',
+  'books-l2-tbt',
+  'books50-l2-tbt',
+  'books-rpi',
+]);
+
+/**
+ * Channels whose every push is the whole book, with no `action` and no `prevSeqId`: `books5`
+ * (5 levels) and `bbo-tbt` (1 level). PROTOCOLS.md §1 "Book sync", last paragraph.
+ */
+const SNAPSHOT_CHANNELS: ReadonlySet<string> = new Set(['books5', 'bbo-tbt']);
+
+export type BookAction = BookMessage['action'];
+
+export interface ParsedBook {
+  readonly event: BookChangeEvent;
+  readonly message: BookMessage;
+}
+
+export function isBookChannel(channel: string): boolean {
+  return INCREMENTAL_CHANNELS.has(channel) || SNAPSHOT_CHANNELS.has(channel);
+}
+
+/** What a push of `channel` is, from the frame's `action`; undefined when that is missing. */
+export function bookActionOf(channel: string, action: unknown): BookAction | undefined {
+  if (SNAPSHOT_CHANNELS.has(channel)) return 'snapshot';
+  return action === 'snapshot' || action === 'update' ? action : undefined;
+}
+
+const INTEGER = 'an integer';
+const INT32 = 'a 32-bit integer';
+
+export function parseBook(
+  element: unknown,
+  action: BookAction,
+  symbol: string,
+  channel: string,
+  context: ParseContext,
+): ParsedBook | Rejection {
+  if (!isJsonObject(element)) return reject('frame-invalid-data', 'a book is not an object');
+  const timestamp = epochMs(element.ts);
+  if (!Number.isFinite(timestamp)) return invalid('ts', element.ts, EPOCH_MS);
+  // seqId, prevSeqId and checksum are JSON integers; seqIds pass 2^32 but stay safe integers.
+  const seqId = integer(element.seqId);
+  const prevSeqId = integer(element.prevSeqId);
+  const checksum = integer(element.checksum);
+  if (Number.isNaN(seqId)) return invalid('seqId', element.seqId, INTEGER);
+  if (Number.isNaN(prevSeqId)) return invalid('prevSeqId', element.prevSeqId, INTEGER);
+  if (Number.isNaN(checksum) || !isInt32(checksum)) {
+    return invalid('checksum', element.checksum, INT32);
+  }
+  if (action === 'update' && (seqId === undefined) !== (prevSeqId === undefined)) {
+    // Half a chain link cannot be checked; the book layer would have to guess.
+    return reject('frame-invalid-data', 'an update must carry both seqId and prevSeqId or neither');
+  }
+  const rawBids = element.bids;
+  const rawAsks = element.asks;
+  const bids = levelsOf(rawBids);
+  if (bids === undefined) return invalidLevels('bids', rawBids);
+  const asks = levelsOf(rawAsks);
+  if (asks === undefined) return invalidLevels('asks', rawAsks);
+  if (!isPlausibleTime(timestamp, context.receivedAt)) return implausible(element.ts);
+  const event: BookChangeEvent = {
+    type: 'book_change',
+    exchange: OKX_EXCHANGE_ID,
+    symbol,
+    timestamp,
+    localTimestamp: context.receivedAt,
+    collectorId: context.collectorId,
+    isSnapshot: action === 'snapshot',
+    bids,
+    asks,
+    sequence: seqId,
+  };
+  // levelsOf checked every level's first two fields are strings: the arrays are RawLevels.
+  const message: BookMessage = {
+    symbol,
+    channel,
+    action,
+    timestamp,
+    seqId,
+    prevSeqId,
+    checksum,
+    bids: rawBids as readonly RawLevel[],
+    asks: rawAsks as readonly RawLevel[],
+  };
+  return { event, message };
+}
+
+/** Absent is undefined, a safe integer itself, anything else NaN. */
+function integer(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : Number.NaN;
+}
+
+function isInt32(value: number | undefined): boolean {
+  return value === undefined || (value | 0) === value;
+}
+
+/**
+ * Numeric levels, or undefined unless `value` is an array of levels whose price is a decimal
+ * string and whose size a non-negative one. A bad level rejects the whole element: half a book
+ * message applied would corrupt the book without breaking the chain.
+ */
+function levelsOf(value: unknown): BookLevel[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const levels: BookLevel[] = new Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const level: unknown = value[i];
+    if (!Array.isArray(level)) return undefined;
+    const price = decimal(level[0]);
+    const amount = decimal(level[1]);
+    if (!Number.isFinite(price) || !Number.isFinite(amount) || amount < 0) return undefined;
+    levels[i] = [price, amount];
+  }
+  return levels;
+}
+
+/** Finds the level that failed, off the hot path, for the fault detail. */
+function invalidLevels(side: 'bids' | 'asks', value: unknown): Rejection {
+  const expected = 'an array of [price, size, …] with decimal strings, size not negative';
+  if (!Array.isArray(value)) return invalid(side, value, expected);
+  const at = value.findIndex((level: unknown) => levelsOf([level]) === undefined);
+  return invalid(`${side}[${at}]`, value[at], expected);
+}

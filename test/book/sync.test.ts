@@ -1,0 +1,222 @@
+import { describe, expect, it, vi } from 'vitest';
+import { interleavedCrc32 } from '../../src/book/checksum.ts';
+import type { BookMessage, RawLevel } from '../../src/book/message.ts';
+import { OrderBook } from '../../src/book/order-book.ts';
+import { BookSync } from '../../src/book/sync.ts';
+
+const SYMBOL = 'BTC-USDT-SWAP';
+const level = (px: string, sz: string): RawLevel => [px, sz, '0', '1'];
+
+/** A books message with a seqId chain and no checksum, as OKX has sent since 2026-06-23. */
+function message(fields: Partial<BookMessage>): BookMessage {
+  return {
+    symbol: SYMBOL,
+    channel: 'books',
+    action: 'update',
+    timestamp: 1_786_541_241_006,
+    seqId: undefined,
+    prevSeqId: undefined,
+    checksum: 0,
+    bids: [],
+    asks: [],
+    ...fields,
+  };
+}
+
+const SNAPSHOT = message({
+  action: 'snapshot',
+  seqId: 100,
+  prevSeqId: -1,
+  bids: [level('63921.4', '421.93'), level('63921.3', '0.25')],
+  asks: [level('63921.5', '790.41'), level('63921.8', '0.32')],
+});
+const UPDATE = message({ seqId: 104, prevSeqId: 100, bids: [level('63921.3', '0')] });
+
+/** A BookSync that has applied the snapshot. */
+function live(): BookSync {
+  const sync = new BookSync(SYMBOL);
+  expect(sync.apply(SNAPSHOT)).toEqual({ outcome: 'applied' });
+  return sync;
+}
+
+function levelsOf(sync: BookSync) {
+  return {
+    bids: sync.book.bids.map((e) => [e.px, e.sz]),
+    asks: sync.book.asks.map((e) => [e.px, e.sz]),
+  };
+}
+
+describe('BookSync: the sequence chain', () => {
+  it('starts syncing and goes live on a snapshot', () => {
+    const sync = new BookSync(SYMBOL);
+    expect(sync.state).toBe('syncing');
+    sync.apply(SNAPSHOT);
+    expect(sync.state).toBe('live');
+    expect(sync.seqId).toBe(100);
+  });
+
+  it('drops an update that comes before any snapshot and stays syncing', () => {
+    const sync = new BookSync(SYMBOL);
+    expect(sync.apply(UPDATE)).toMatchObject({
+      outcome: 'dropped',
+      fault: { code: 'book-not-synced' },
+    });
+    expect(sync.state).toBe('syncing');
+    expect(sync.book.bids).toHaveLength(0);
+  });
+
+  it('applies an update whose prevSeqId is the last seqId, however far the ids jump', () => {
+    const sync = live();
+    expect(sync.apply(UPDATE)).toEqual({ outcome: 'applied' });
+    expect(
+      sync.apply(message({ seqId: 9_000, prevSeqId: 104, asks: [level('63922', '1')] })),
+    ).toEqual({ outcome: 'applied' });
+    expect(sync.seqId).toBe(9_000);
+    expect(levelsOf(sync).bids).toEqual([['63921.4', '421.93']]);
+  });
+
+  it('invalidates the book on a gap in the chain, with book-sequence-gap', () => {
+    const sync = live();
+    const skipped = message({ seqId: 110, prevSeqId: 104, bids: [level('63921', '1')] });
+    expect(sync.apply(skipped)).toMatchObject({
+      outcome: 'invalidated',
+      fault: { code: 'book-sequence-gap' },
+    });
+    expect(sync.state).toBe('invalid');
+    expect(sync.book.bids).toHaveLength(0);
+  });
+
+  it('treats an update without prevSeqId after a sequenced snapshot as a gap', () => {
+    const sync = live();
+    expect(sync.apply(message({ bids: [level('63921', '1')] }))).toMatchObject({
+      outcome: 'invalidated',
+      fault: { code: 'book-sequence-gap' },
+    });
+  });
+
+  it('drops every update once invalid, and goes live again from the next snapshot', () => {
+    const sync = live();
+    sync.apply(message({ seqId: 110, prevSeqId: 104 }));
+    expect(sync.apply(message({ seqId: 111, prevSeqId: 110 }))).toMatchObject({
+      outcome: 'dropped',
+      fault: { code: 'book-not-synced' },
+    });
+    expect(sync.apply(SNAPSHOT)).toEqual({ outcome: 'applied' });
+    expect(sync.state).toBe('live');
+    expect(sync.apply(UPDATE)).toEqual({ outcome: 'applied' });
+  });
+
+  it('takes an idle keep-alive (equal ids, empty sides) as unchanged, not as a gap', () => {
+    const sync = live();
+    sync.apply(UPDATE);
+    const before = levelsOf(sync);
+    expect(sync.apply(message({ seqId: 104, prevSeqId: 104 }))).toEqual({ outcome: 'unchanged' });
+    expect(sync.state).toBe('live');
+    expect(sync.seqId).toBe(104);
+    expect(levelsOf(sync)).toEqual(before);
+    expect(
+      sync.apply(message({ seqId: 130, prevSeqId: 104, asks: [level('63923', '1')] })),
+    ).toEqual({ outcome: 'applied' });
+  });
+
+  it('accepts a reset to a lower seqId after maintenance and chains on from it', () => {
+    const sync = live();
+    sync.apply(UPDATE);
+    const reset = message({ seqId: 15, prevSeqId: 104, asks: [level('63921.8', '1')] });
+    expect(sync.apply(reset)).toEqual({ outcome: 'applied' });
+    expect(sync.seqId).toBe(15);
+    expect(sync.apply(message({ seqId: 18, prevSeqId: 15, asks: [level('63922', '1')] }))).toEqual({
+      outcome: 'applied',
+    });
+    // The old id no longer chains.
+    expect(sync.apply(message({ seqId: 108, prevSeqId: 104 }))).toMatchObject({
+      fault: { code: 'book-sequence-gap' },
+    });
+  });
+
+  it('replaces the whole book on a snapshot after a reconnect: no old level survives', () => {
+    const sync = live();
+    sync.apply(UPDATE);
+    const fresh = message({
+      action: 'snapshot',
+      seqId: 5_000,
+      prevSeqId: -1,
+      bids: [level('60000', '1'), level('59999', '2')],
+      asks: [level('60001', '3')],
+    });
+    expect(sync.apply(fresh)).toEqual({ outcome: 'applied' });
+    expect(levelsOf(sync)).toEqual({
+      bids: [
+        ['60000', '1'],
+        ['59999', '2'],
+      ],
+      asks: [['60001', '3']],
+    });
+    expect(sync.seqId).toBe(5_000);
+  });
+
+  it('forgets book and chain on reset, back to syncing', () => {
+    const sync = live();
+    sync.reset();
+    expect(sync.state).toBe('syncing');
+    expect(sync.seqId).toBeUndefined();
+    expect(sync.book.asks).toHaveLength(0);
+    expect(sync.apply(UPDATE)).toMatchObject({ outcome: 'dropped' });
+  });
+});
+
+describe('BookSync: checksum and crossed book', () => {
+  /** The snapshot's checksum as OKX computed it before 2026-06-23. */
+  function withChecksum(book: BookMessage): BookMessage {
+    const scratch = new OrderBook();
+    scratch.applySnapshot(book.bids, book.asks);
+    return { ...book, checksum: interleavedCrc32(scratch) };
+  }
+
+  it('verifies a non-zero checksum and invalidates on a mismatch with book-checksum-mismatch', () => {
+    const sync = new BookSync(SYMBOL);
+    const good = withChecksum(SNAPSHOT);
+    expect(sync.apply(good)).toEqual({ outcome: 'applied' });
+    const bad = { ...good, checksum: (good.checksum ?? 0) + 1 };
+    expect(sync.apply(bad)).toMatchObject({
+      outcome: 'invalidated',
+      fault: { code: 'book-checksum-mismatch' },
+    });
+    expect(sync.state).toBe('invalid');
+  });
+
+  it('does not compute a checksum when the field is 0 or absent', () => {
+    const checksum = vi.fn(() => 12_345);
+    const sync = new BookSync(SYMBOL, { checksum });
+    expect(sync.apply({ ...SNAPSHOT, checksum: 0 })).toEqual({ outcome: 'applied' });
+    expect(sync.apply({ ...UPDATE, checksum: undefined })).toEqual({ outcome: 'applied' });
+    expect(checksum).not.toHaveBeenCalled();
+    expect(sync.apply(message({ seqId: 105, prevSeqId: 104, checksum: 12_345 }))).toEqual({
+      outcome: 'unchanged',
+    });
+    expect(checksum).toHaveBeenCalledTimes(1);
+  });
+
+  it('invalidates a book whose best bid reaches its best ask, with book-crossed', () => {
+    const sync = live();
+    const crossing = message({ seqId: 104, prevSeqId: 100, bids: [level('63921.5', '1')] });
+    expect(sync.apply(crossing)).toMatchObject({
+      outcome: 'invalidated',
+      fault: { code: 'book-crossed' },
+    });
+    expect(sync.state).toBe('invalid');
+  });
+
+  it('invalidates a crossed snapshot too', () => {
+    const sync = new BookSync(SYMBOL);
+    const crossed = { ...SNAPSHOT, bids: [level('63930', '1')] };
+    expect(sync.apply(crossed)).toMatchObject({ fault: { code: 'book-crossed' } });
+    expect(sync.state).toBe('invalid');
+  });
+
+  it('names the symbol in every fault detail', () => {
+    const sync = new BookSync(SYMBOL);
+    const result = sync.apply(UPDATE);
+    expect(result.outcome === 'dropped' && result.fault.detail).toContain(SYMBOL);
+  });
+});
