@@ -166,7 +166,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     collector,
     now,
     random,
-    messagesOf: (id) => feeds.get(id)?.stats.messages ?? 0,
+    eventsOf: (id) => feeds.get(id)?.stats.events ?? 0,
     onRemoved: (id) => {
       feeds.delete(id);
       retained.delete(id);

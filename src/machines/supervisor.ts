@@ -103,8 +103,8 @@ export interface SupervisorDeps {
   readonly collector: CollectorMachine;
   readonly now: () => number;
   readonly random: () => number;
-  /** Messages received so far by a collector's feed (the health monitor's proof of data). */
-  readonly messagesOf: (id: string) => number;
+  /** Market events delivered so far by a collector's feed (the health monitor's proof of data). */
+  readonly eventsOf: (id: string) => number;
   readonly onRemoved: (id: string) => void;
   /** Keeps a collector's last snapshot for the status before its actor is stopped. */
   readonly retain: (id: string) => void;
@@ -215,7 +215,9 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
     const entry = context.entries[id];
     if (entry === undefined || entry.enabled) return context;
     const next = withEntry(context, id, { enabled: true });
-    if (!context.running || !entry.alive || entry.status === 'failed') return next;
+    if (!context.running || entry.status === 'failed') return next;
+    // Disabled while it waited for a restart: its actor is gone, so it gets a fresh one.
+    if (!entry.alive) return spawnFresh(fx, next, id, 'enabled');
     fx.push({ kind: 'send', to: id, event: START });
     return setStatus(fx, next, id, 'running', 'enabled', { lastReportAt: deps.now() });
   }
@@ -358,7 +360,7 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
     if (entry === undefined || entry.status !== 'running') return context;
     const now = deps.now();
     const health = context.policy.health;
-    const messages = deps.messagesOf(id);
+    const messages = deps.eventsOf(id);
     const delivered = messages > entry.messagesSeen;
     const patch: Partial<ChildEntry> = {
       lastReportAt: now,
@@ -382,8 +384,12 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
     let next: Ctx = { ...context, running: true };
     for (const id of context.order) {
       const entry = next.entries[id];
-      if (entry === undefined || !entry.enabled || !entry.alive) continue;
+      if (entry === undefined || !entry.enabled) continue;
       if (entry.status !== 'idle' && entry.status !== 'stopped') continue;
+      if (!entry.alive) {
+        next = spawnFresh(fx, next, id, 'started');
+        continue;
+      }
       fx.push({ kind: 'send', to: id, event: START });
       next = setStatus(fx, next, id, 'running', 'started', { lastReportAt: deps.now() });
     }

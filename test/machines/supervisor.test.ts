@@ -129,3 +129,182 @@ describe('supervisor restart policy', () => {
     expect(t.mock.connections.some((c) => c.id === 1)).toBe(true);
   });
 });
+
+describe('health monitor', () => {
+  it('restarts a collector whose every subscription stays failed', async () => {
+    const t = await startHarness({
+      mock: { unknownInstIds: ['NOPE-USDT'] },
+      manager: { supervisor: { health: { allFailedForMs: 20_000 } } },
+    });
+    h = t;
+    const id = t.add({ id: 'hopeless', symbols: ['NOPE-USDT'], dataTypes: ['trade'] });
+    t.manager.startAll();
+    await t.until(() => statusOf(t, id).subscriptions[0]?.state === 'failed', 'refused');
+    await t.advanceUntil(() => restartsOf(t, id).length === 1, 'restart', 1_000, 60);
+    expect(restartsOf(t, id)[0]?.reason).toMatch(/^unhealthy: every subscription failed for/);
+  });
+
+  it('fails a collector that reconnects again and again without any data, when told to', async () => {
+    const t = await startHarness({
+      manager: { supervisor: { health: { reconnectsWithoutData: 3, action: 'fail' } } },
+    });
+    h = t;
+    const id = t.add({ id: 'flappy', dataTypes: ['trade'] });
+    t.manager.startAll();
+    for (let drop = 1; drop <= 3; drop++) {
+      await t.advanceUntil(() => statusOf(t, id).state === 'subscribed', `up ${drop}`);
+      t.mock.dropAll('terminate');
+      await t.until(() => statusOf(t, id).reconnects === drop, `down ${drop}`);
+    }
+    await t.advanceUntil(() => statusOf(t, id).lifecycle === 'failed', 'failed', 1_000, 30);
+    expect(statusOf(t, id).lastError).toBe('3 reconnects without any data');
+    await t.until(() => t.mock.connections.length === 0, 'no socket left');
+  });
+
+  it('does not count reconnects that were followed by data', async () => {
+    const t = await startHarness({
+      manager: { supervisor: { health: { reconnectsWithoutData: 2 } } },
+    });
+    h = t;
+    const id = t.add({ id: 'lively', dataTypes: ['trade'] });
+    t.manager.startAll();
+    let tradeId = 1;
+    for (let drop = 1; drop <= 4; drop++) {
+      await t.advanceUntil(() => statusOf(t, id).state === 'subscribed', `up ${drop}`);
+      t.mock.pushTrades('BTC-USDT', [tradeId++]);
+      await t.until(() => statusOf(t, id).events >= drop, `data ${drop}`);
+      t.advance(DEFAULT_SUPERVISION.health.intervalMs);
+      t.mock.dropAll('terminate');
+      await t.until(() => statusOf(t, id).reconnects === drop, `down ${drop}`);
+    }
+    expect(restartsOf(t, id)).toHaveLength(0);
+  });
+});
+
+describe('lifecycle at any moment', () => {
+  it('disabling during a restart backoff cancels the restart; enabling starts it fresh', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'crashy', exchange: 'okx-crashy' });
+    t.manager.startAll();
+    await t.until(() => restartsOf(t, id).length === 1, 'crash');
+    t.manager.disableCollector(id);
+    t.manager.disableCollector(id);
+    t.advance(DEFAULT_SUPERVISION.backoff.maxMs * 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(statusOf(t, id).state).toBe('disabled');
+    expect(restartsOf(t, id)).toHaveLength(1);
+    expect(t.mock.connectionCount).toBe(1);
+    t.manager.enableCollector(id);
+    await t.advanceUntil(() => restartsOf(t, id).length === 2, 'crashes again once enabled');
+  });
+
+  it('removing during a backoff leaves no socket, timer or later restart', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'crashy', exchange: 'okx-crashy' });
+    t.manager.startAll();
+    await t.until(() => restartsOf(t, id).length === 1, 'crash');
+    t.manager.removeCollector(id);
+    t.manager.removeCollector(id);
+    t.advance(DEFAULT_SUPERVISION.backoff.maxMs * 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t.manager.getCollector(id)).toBeUndefined();
+    expect(restartsOf(t, id)).toHaveLength(1);
+    expect(t.mock.connectionCount).toBe(1);
+    expect(t.mock.openSocketCount()).toBe(0);
+  });
+
+  it('restarting twice in a row stops the old actor before spawning its id again', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'twice' });
+    t.manager.startAll();
+    await t.until(() => statusOf(t, id).state === 'subscribed');
+    t.manager.restartCollector(id);
+    t.manager.restartCollector(id);
+    await t.advanceUntil(() => statusOf(t, id).state === 'subscribed', 'subscribed again');
+    await t.until(() => t.mock.connections.length === 1, 'one socket');
+    expect(statusOf(t, id).restarts).toBe(2);
+    // An orphaned actor would still ping on its own socket.
+    t.advance(DEFAULT_TIMERS.pingIntervalMs);
+    await t.until(() => t.mock.pingsReceived >= 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t.mock.pingsReceived).toBe(1);
+  });
+
+  it('a manual restart during a backoff cancels the pending restart timer', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'crashy', exchange: 'okx-crashy' });
+    t.manager.startAll();
+    await t.until(() => restartsOf(t, id).length === 1, 'first crash');
+    const firstDelay = restartsOf(t, id)[0]?.delayMs ?? 0;
+    t.manager.restartCollector(id);
+    // The new connection waits for its slot under 3 connections per second.
+    t.advance(400);
+    await t.until(() => restartsOf(t, id).length === 3, 'manual restart, then a second crash');
+    const secondDelay = restartsOf(t, id)[2]?.delayMs ?? 0;
+    // A manual restart is a fresh start: the backoff begins again from its minimum.
+    expect(secondDelay).toBeLessThan(2 * DEFAULT_SUPERVISION.backoff.minMs);
+    expect(400 + secondDelay).toBeGreaterThan(firstDelay);
+    // The first timer would fire here and restart it early if it had not been cancelled.
+    t.advance(firstDelay - 400);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(statusOf(t, id).lifecycle).toBe('backoff');
+    expect(statusOf(t, id).restarts).toBe(1);
+  });
+
+  it('restartCollector gives a failed collector a fresh start', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'once', exchange: 'okx-crashy', autoRestart: false });
+    t.manager.startAll();
+    await t.until(() => statusOf(t, id).lifecycle === 'failed');
+    t.manager.restartCollector(id);
+    expect(statusOf(t, id).lifecycle).toBe('running');
+    await t.advanceUntil(() => statusOf(t, id).lifecycle === 'failed', 'failed again', 100, 20);
+    expect(statusOf(t, id).restarts).toBe(1);
+  });
+});
+
+describe('XState traps', () => {
+  it('a socket actor cleans up by itself when an ancestor fails from its own action', async () => {
+    const mock = await MockOkx.start();
+    const sockets = new SocketTracker();
+    const socket = createSocketLogic({
+      clock: { now: Date.now, setTimeout, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
+      sockets,
+      sinkFor: () => undefined,
+    });
+    // A parent that opens a socket and then throws in one of its own actions.
+    const parent = setup({
+      actors: { socket, idle: fromCallback(() => undefined) },
+      actions: {
+        explode: () => {
+          throw new Error('action threw');
+        },
+      },
+    }).createMachine({
+      invoke: {
+        id: 'socket',
+        src: 'socket',
+        input: {
+          url: `${mock.url}/public`,
+          collectorId: 'x',
+          connectionId: 'x',
+          ping: 'ping',
+          pong: 'pong',
+        },
+      },
+      on: { 'SOCKET.OPEN': { actions: 'explode' } },
+    });
+    const actor = createActor(parent);
+    actor.subscribe({ error: () => undefined });
+    actor.start();
+    await waitFor(() => actor.getSnapshot().status === 'error', 3000, 'parent failed');
+    // The failed parent did not stop its child (xstate #5153); the socket closed itself.
+    await waitFor(() => sockets.size === 0 && mock.connections.length === 0, 3000, 'socket closed');
+    await mock.close();
+  });
+});
