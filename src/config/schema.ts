@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DATA_TYPES } from '../streams/events.ts';
+import { CENSOR, isSecretKey, redactFields } from './redact.ts';
 
 /**
  * Configuration schemas. Every default lives in `DEFAULT_TIMERS` and the schemas below, nowhere
@@ -125,6 +126,57 @@ export const restartOverrideSchema = z.strictObject({
   resetAfterMs: ms.optional(),
 });
 
+/** The secrets a private channel may need; OKX signs with all three. */
+export const SECRET_NAMES = ['apiKey', 'secretKey', 'passphrase'] as const;
+
+const envNameSchema = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable (letters, digits, _)');
+// Not coerced from a number: YAML reads `passphrase: 012345` as 5349, and the secret would be lost.
+const secretSchema = z
+  .string({ error: 'a string (quote the value in YAML)' })
+  .min(1, 'a non-empty string');
+
+/**
+ * Where the credentials of private channels come from. Normally names, never the secrets: the
+ * environment variables that hold them (`apiKeyEnv`, ...) or a secrets file (`file`, a JSON or
+ * YAML mapping of `apiKey`, `secretKey`, `passphrase`, readable by its owner only). A literal
+ * `apiKey`, `secretKey` or `passphrase` is accepted only in a config file that only its owner can
+ * read: such a file is a secrets file itself (see `checkPrivateFile`). Per secret, the variable
+ * wins over the secrets file, which wins over a literal; a literal and a variable for the same
+ * secret are refused as ambiguous.
+ */
+export const credentialsSchema = z
+  .strictObject({
+    apiKeyEnv: envNameSchema.optional(),
+    secretKeyEnv: envNameSchema.optional(),
+    passphraseEnv: envNameSchema.optional(),
+    file: z.string().trim().min(1, 'a path to a .json, .yaml or .yml secrets file').optional(),
+    apiKey: secretSchema.optional(),
+    secretKey: secretSchema.optional(),
+    passphrase: secretSchema.optional(),
+  })
+  .superRefine((value, ctx) => {
+    for (const name of SECRET_NAMES) {
+      const envKey = `${name}Env` as const;
+      if (value[name] === undefined || value[envKey] === undefined) continue;
+      // The variable's name is the input: the literal is a secret and must not be quoted back.
+      ctx.addIssue({
+        code: 'custom',
+        message: `${name} or ${envKey}, not both`,
+        path: [envKey],
+        input: value[envKey],
+      });
+    }
+  });
+
+/** A secrets file named by `credentials.file`: the secrets themselves, nothing else. */
+export const secretsFileSchema = z.strictObject({
+  apiKey: secretSchema.optional(),
+  secretKey: secretSchema.optional(),
+  passphrase: secretSchema.optional(),
+});
+
 const symbolSchema = z.string().trim().min(1, 'a non-empty instrument id');
 
 export const collectorConfigSchema = z
@@ -137,6 +189,10 @@ export const collectorConfigSchema = z
     symbol: symbolSchema.optional(),
     symbols: z.array(symbolSchema).min(1).optional(),
     dataTypes: z.array(z.enum(DATA_TYPES)).min(1).default(['trade', 'ticker']),
+    /** The depth channel for `orderbook` (OKX: books, books5, bbo-tbt); the adapter's default if unset. */
+    bookChannel: z.string().min(1).optional(),
+    /** The interval for `candle` (OKX: 1s, 1m, 5m, 1H, 1D, …); the adapter's default if unset. */
+    candleInterval: z.string().min(1).optional(),
     autoRestart: z.boolean().default(true),
     /** Overrides of the manager's restart policy for this collector. */
     restart: restartOverrideSchema.optional(),
@@ -146,6 +202,8 @@ export const collectorConfigSchema = z
       .regex(/^wss?:\/\/[^\s]+$/, 'a ws:// or wss:// URL')
       .optional(),
     timers: timersSchema.prefault({}),
+    /** Credentials for private channels; the service's `credentials` when absent. */
+    credentials: credentialsSchema.optional(),
   })
   .superRefine((value, ctx) => {
     // `input` names the field's own value: without it the issue would quote the whole collector.
@@ -172,9 +230,15 @@ export const DEFAULT_EXCHANGE = 'okx';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** How long a stop (SIGTERM, SIGINT) may take before the service gives up and exits 1. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
+
 export const serviceConfigSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS).default('info'),
+  shutdownTimeoutMs: positiveMs.default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
   supervisor: supervisionSchema.prefault({}),
+  /** Credentials of every collector that names none of its own. */
+  credentials: credentialsSchema.optional(),
   collectors: z.array(collectorConfigSchema).min(1),
 });
 
@@ -186,18 +250,28 @@ export type TimersConfig = z.output<typeof timersSchema>;
 export type BackoffConfig = z.output<typeof backoffSchema>;
 export type ServiceConfigInput = z.input<typeof serviceConfigSchema>;
 export type ServiceConfig = z.output<typeof serviceConfigSchema>;
+export type CredentialsConfig = z.output<typeof credentialsSchema>;
+export type SecretName = (typeof SECRET_NAMES)[number];
+export type SecretsFile = z.output<typeof secretsFileSchema>;
 export type SupervisionConfig = z.output<typeof supervisionSchema>;
 export type SupervisionConfigInput = z.input<typeof supervisionSchema>;
 export type RestartOverride = z.output<typeof restartOverrideSchema>;
 export type RestartStrategy = (typeof RESTART_STRATEGIES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * The codes of a `ConfigError`:
+ * - `config-invalid`: a value is missing, malformed or out of range;
+ * - `config-file-exposed`: a file holding secrets can be read (or written) by group or others.
+ */
+export type ConfigErrorCode = 'config-invalid' | 'config-file-exposed';
+
 /** A config value was invalid. `issues` name the field, the value received and what was expected. */
 export class ConfigError extends Error {
-  readonly code = 'config-invalid';
   constructor(
     message: string,
     readonly issues: readonly ConfigIssue[],
+    readonly code: ConfigErrorCode = 'config-invalid',
   ) {
     super(message);
     this.name = 'ConfigError';
@@ -220,9 +294,12 @@ function describeReceived(value: unknown): string {
 function toConfigError(error: z.ZodError, prefix: string): ConfigError {
   const issues = error.issues.map((issue): ConfigIssue => {
     const field = [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.');
+    // A misplaced or mistyped secret is reported by its field, never by its value.
+    const last = issue.path.at(-1);
+    const secret = typeof last === 'string' && isSecretKey(last) && issue.input !== undefined;
     return {
       field: field === '' ? '(root)' : field,
-      received: issue.input,
+      received: secret ? CENSOR : redactFields(issue.input),
       expected: issue.message,
     };
   });
@@ -256,6 +333,15 @@ export function parseServiceConfig(input: unknown): ServiceConfig {
   const result = serviceConfigSchema.safeParse(input, { reportInput: true });
   if (!result.success) throw toConfigError(result.error, '');
   return result.data;
+}
+
+/** Validates the content of a secrets file; throws `ConfigError` naming fields, never values. */
+export function parseSecretsFile(input: unknown, fieldPrefix: string): SecretsFile {
+  const result = secretsFileSchema.safeParse(input, { reportInput: true });
+  if (result.success) return result.data;
+  // Whatever the file holds may be a secret, wherever it sits: no value is quoted back.
+  const { issues } = toConfigError(result.error, fieldPrefix);
+  throw configError(issues.map((issue) => ({ ...issue, received: CENSOR })));
 }
 
 /** The symbols of a collector config, whichever of `symbol` and `symbols` was given. */

@@ -49,6 +49,16 @@ export type ControlMessage =
     }
   | { readonly kind: 'notice'; readonly code: string; readonly message: string }
   | { readonly kind: 'pong' }
+  /**
+   * Raised by the feed, not the exchange: a book of this subscription broke (sequence gap,
+   * checksum, crossed) and needs a fresh snapshot.
+   */
+  | {
+      readonly kind: 'resync';
+      readonly channel: string;
+      readonly symbol: string;
+      readonly reason: string;
+    }
   | { readonly kind: 'info'; readonly event: string };
 
 export interface ParseFault {

@@ -1,7 +1,7 @@
 import { assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { CollectorConfig } from '../config/schema.ts';
 import { symbolsOf } from '../config/schema.ts';
-import type { ControlMessage, ExchangeAdapter } from '../exchanges/types.ts';
+import type { ChannelOptions, ControlMessage, ExchangeAdapter } from '../exchanges/types.ts';
 import type { FaultCode } from '../streams/faults.ts';
 import type { SubscriptionTelemetry } from '../streams/telemetry.ts';
 import { backoffDelayMs } from './backoff.ts';
@@ -79,6 +79,7 @@ export type CollectorCommand =
 
 type InternalEvent =
   | { readonly type: 'COLLECTOR.REQUEST_TIMEOUT'; readonly requestId: string }
+  | { readonly type: 'COLLECTOR.RESYNC'; readonly key: string }
   | { readonly type: 'COLLECTOR.RETRY_SUBSCRIPTIONS' };
 
 export type CollectorEvent = CollectorCommand | ConnectionReport | InternalEvent;
@@ -103,6 +104,10 @@ export interface CollectorDeps {
 const STOP_TIMEOUT_MS = 2_000;
 /** Requests asked for at most this many times without any answer, then the subscription fails. */
 const MAX_UNANSWERED_ATTEMPTS = 2;
+/** A book that breaks this many times within the window is quarantined. */
+const MAX_RESYNCS = 5;
+const RESYNC_WINDOW_MS = 10 * 60_000;
+const RESYNC_MESSAGE = 'book resync';
 /** Transient refusals retried at most this many times in a row before the subscription fails. */
 const MAX_TRANSIENT_RETRIES = 8;
 
@@ -390,11 +395,104 @@ export function createCollectorMachine(deps: CollectorDeps) {
         if (!adapter.isReconnectNotice(control.code)) return context;
         return beginHandover(fx, context, connectionId);
       }
+      case 'resync':
+        return onResync(fx, context, connectionId, control.channel, control.symbol, control.reason);
       case 'unsubscribed':
       case 'pong':
       case 'info':
         return context;
     }
+  }
+
+  /**
+   * A book broke: unsubscribe and subscribe that one symbol for a fresh snapshot (OKX docs
+   * "Sequence ID"), at once the first time, with a growing delay when it keeps breaking, and
+   * quarantined past `MAX_RESYNCS` within `RESYNC_WINDOW_MS` instead of looping.
+   */
+  function onResync(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+    channel: string,
+    symbol: string,
+    reason: string,
+  ): CollectorContext {
+    const sub = findSubscription(context, channel, symbol);
+    if (sub === undefined || sub.state === 'failed' || sub.state === 'quarantined') return context;
+    const now = deps.now();
+    const recent = sub.resyncTimes.filter((at) => at > now - RESYNC_WINDOW_MS);
+    if (recent.length >= MAX_RESYNCS) {
+      const updated = withState(sub, 'quarantined', {
+        code: reason,
+        message: `${recent.length + 1} breaks within ${RESYNC_WINDOW_MS} ms`,
+      });
+      const next = { ...context, subscriptions: { ...context.subscriptions, [sub.key]: updated } };
+      tellSubscription(fx, next, updated);
+      later(fx, () =>
+        deps.reportFault(next, 'book-quarantined', `${channel} ${symbol}: ${reason}`, connectionId),
+      );
+      return unsubscribe(fx, next, connectionId, updated);
+    }
+    const updated: SubscriptionRecord = {
+      ...withState(sub, 'retrying', { code: reason, message: RESYNC_MESSAGE }),
+      resyncTimes: [...recent, now],
+      resyncs: sub.resyncs + 1,
+    };
+    const next = { ...context, subscriptions: { ...context.subscriptions, [sub.key]: updated } };
+    tellSubscription(fx, next, updated);
+    if (recent.length === 0) return resubscribe(fx, next, connectionId, updated);
+    const delayMs = backoffDelayMs(recent.length, context.config.timers.backoff, deps.random);
+    fx.push({
+      kind: 'raise',
+      event: { type: 'COLLECTOR.RESYNC', key: sub.key },
+      delayMs,
+      id: `resync:${sub.key}`,
+    });
+    return next;
+  }
+
+  /** Unsubscribes one subscription (one operation, if the budget has it). */
+  function unsubscribe(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+    sub: SubscriptionRecord,
+  ): CollectorContext {
+    const slot = context.connections[connectionId];
+    if (slot === undefined || !slot.open) return context;
+    const adapter = deps.adapterFor(context.config.exchange);
+    const budget = budgetLeft(slot.ops, deps.now(), adapter);
+    if (budget.left < 1) return context;
+    const frame = adapter.buildRequest('unsubscribe', [sub], `${context.nextRequest}`);
+    fx.push({
+      kind: 'send',
+      to: connectionId,
+      event: { type: 'CONNECTION.SEND', frames: [frame] },
+    });
+    const ops = [...budget.log, deps.now()];
+    return {
+      ...context,
+      nextRequest: context.nextRequest + 1,
+      connections: { ...context.connections, [connectionId]: { ...slot, ops } },
+    };
+  }
+
+  /** Unsubscribe then subscribe, for a fresh snapshot: two operations. */
+  function resubscribe(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+    sub: SubscriptionRecord,
+  ): CollectorContext {
+    return request(fx, unsubscribe(fx, context, connectionId, sub), connectionId, [sub]);
+  }
+
+  function onResyncDue(fx: Effect[], context: CollectorContext, key: string): CollectorContext {
+    const sub = context.subscriptions[key];
+    if (sub === undefined || sub.state !== 'retrying') return context;
+    const connectionId = context.primary[sub.group];
+    if (connectionId === undefined) return context;
+    return resubscribe(fx, context, connectionId, sub);
   }
 
   function onError(
@@ -573,7 +671,10 @@ export function createCollectorMachine(deps: CollectorDeps) {
     let next = context;
     for (const [connectionId, slot] of Object.entries(context.connections)) {
       if (!slot.open || next.primary[slot.group] !== connectionId) continue;
-      const retrying = subsOfGroup(next, slot.group).filter((s) => s.state === 'retrying');
+      // A book waiting for its resync is resubscribed by its own timer, with an unsubscribe.
+      const retrying = subsOfGroup(next, slot.group).filter(
+        (s) => s.state === 'retrying' && s.message !== RESYNC_MESSAGE,
+      );
       next = request(fx, next, connectionId, retrying);
     }
     return next;
@@ -675,6 +776,10 @@ export function createCollectorMachine(deps: CollectorDeps) {
         if (event.type !== 'COLLECTOR.REQUEST_TIMEOUT') return;
         guarded(enqueue, context, (fx) => onRequestTimeout(fx, context, event.requestId));
       }),
+      handleResync: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'COLLECTOR.RESYNC') return;
+        guarded(enqueue, context, (fx) => onResyncDue(fx, context, event.key));
+      }),
       retrySubscriptions: enqueueActions(({ context, enqueue }) =>
         guarded(enqueue, context, (fx) => onRetry(fx, context)),
       ),
@@ -760,6 +865,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
           'CONNECTION.FAILED': { target: 'error', actions: 'noteFailure' },
           'COLLECTOR.REQUEST_TIMEOUT': { actions: 'handleRequestTimeout' },
           'COLLECTOR.RETRY_SUBSCRIPTIONS': { actions: 'retrySubscriptions' },
+          'COLLECTOR.RESYNC': { actions: 'handleResync' },
           'COLLECTOR.RECONNECT': { actions: 'recycleConnections' },
           'COLLECTOR.PROBE': { actions: 'answerProbe' },
           'COLLECTOR.STOP': 'stopping',
@@ -787,11 +893,20 @@ export function createCollectorMachine(deps: CollectorDeps) {
   });
 }
 
+export function channelOptions(config: CollectorConfig): ChannelOptions {
+  return {
+    ...(config.bookChannel === undefined ? {} : { bookChannel: config.bookChannel }),
+    ...(config.candleInterval === undefined ? {} : { candleInterval: config.candleInterval }),
+  };
+}
+
 function initialContext(input: CollectorInput, adapter: ExchangeAdapter): CollectorContext {
   const subscriptions: Record<string, SubscriptionRecord> = {};
   for (const symbol of symbolsOf(input.config)) {
     for (const dataType of input.config.dataTypes) {
-      const sub = newSubscription(adapter.channelFor(dataType, symbol));
+      const sub = newSubscription(
+        adapter.channelFor(dataType, symbol, channelOptions(input.config)),
+      );
       subscriptions[sub.key] = sub;
     }
   }

@@ -1,11 +1,10 @@
 import type { AnyStateMachine } from 'xstate';
 import { fromCallback } from 'xstate';
 import { getExchange } from '../exchanges/registry.ts';
-import { systemClock } from './clock.ts';
 import { createCollectorMachine } from './collector.ts';
 import { createConnectionMachine } from './connection.ts';
-import { createCollectorManager } from './manager.ts';
 import type { SocketCommand, SocketEvent, SocketInput } from './socket.ts';
+import { createSupervisorMachine } from './supervisor.ts';
 
 /**
  * Every machine of the runtime, built with inert dependencies: definitions only, for diagrams,
@@ -42,25 +41,19 @@ export function machineDefinitions(): MachineDefinition[] {
     reportSubscription: () => undefined,
     reportFault: () => undefined,
   });
+  const supervisor = createSupervisorMachine({
+    collector,
+    now: () => 0,
+    random: () => 0,
+    eventsOf: () => 0,
+    onRemoved: () => undefined,
+    retain: () => undefined,
+    reportState: () => undefined,
+    reportRestart: () => undefined,
+  });
   return [
     { name: 'connection', machine: connection },
     { name: 'collector', machine: collector },
-    { name: 'supervisor', machine: supervisorMachine() },
+    { name: 'supervisor', machine: supervisor },
   ];
-}
-
-/**
- * The root machine. manager.ts keeps its machine factory private, so the definition is read off
- * the root actor of an empty manager, which is then stopped (no collector, so no socket and no
- * timer ever existed). When src/machines/supervisor.ts exports `createSupervisorMachine(deps)`,
- * build it here with inert deps like the two above.
- */
-function supervisorMachine(): AnyStateMachine {
-  const manager = createCollectorManager({ clock: systemClock });
-  const { src } = manager.actor;
-  manager.actor.stop();
-  if (typeof src === 'string' || !('root' in src)) {
-    throw new Error('the manager root actor is not a state machine');
-  }
-  return src as AnyStateMachine;
 }

@@ -1,4 +1,4 @@
-import type { AnyStateMachine, AnyStateNode, UnknownGuard } from 'xstate';
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
 
 /**
  * A machine's definition as text for people and tools: a Mermaid `stateDiagram-v2` walked from the
@@ -135,7 +135,7 @@ function describeDelay(delay: unknown): string {
 }
 
 /** Named guards by name; `not`, `and`, `or` spelled out; inline functions by function name. */
-function describeGuard(guard: UnknownGuard | unknown): string {
+function describeGuard(guard: unknown): string {
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'function') {
     const inner = (guard as { guards?: unknown }).guards;

@@ -15,6 +15,7 @@ import type {
 import type { CollectorConfig, CollectorConfigInput } from '../config/schema.ts';
 import {
   ConfigError,
+  type ConfigIssue,
   parseCollectorConfig,
   parseSupervision,
   symbolsOf,
@@ -28,7 +29,7 @@ import { TelemetryReporter } from '../streams/reporter.ts';
 import type { TelemetryEvent } from '../streams/telemetry.ts';
 import { ConnectionPacer } from './backoff.ts';
 import { systemClock } from './clock.ts';
-import { type CollectorContext, createCollectorMachine } from './collector.ts';
+import { type CollectorContext, channelOptions, createCollectorMachine } from './collector.ts';
 import { type ConnectionContext, createConnectionMachine } from './connection.ts';
 import { createSocketLogic, SocketTracker } from './socket.ts';
 import { type ChildEntry, createSupervisorMachine } from './supervisor.ts';
@@ -403,12 +404,21 @@ function validate(input: CollectorConfigInput): CollectorConfig {
     );
   }
   const adapter = getExchange(config.exchange);
-  const issues = symbolsOf(config).flatMap((symbol, i) => {
+  const issues: ConfigIssue[] = symbolsOf(config).flatMap((symbol, i) => {
     const problem = adapter.validateSymbol(symbol);
     return problem === undefined
       ? []
       : [{ field: `symbols.${i}`, received: symbol, expected: problem }];
   });
+  for (const dataType of config.dataTypes) {
+    try {
+      adapter.channelFor(dataType, symbolsOf(config)[0] ?? '', channelOptions(config));
+    } catch (error) {
+      const field = dataType === 'orderbook' ? 'bookChannel' : 'candleInterval';
+      const message = error instanceof Error ? error.message : String(error);
+      issues.push({ field, received: config[field], expected: message });
+    }
+  }
   const unsupported = config.dataTypes.filter((t) => !adapter.dataTypes.includes(t));
   for (const dataType of unsupported) {
     issues.push({

@@ -17,6 +17,10 @@ export interface SubscriptionRecord extends ChannelSubscription {
   readonly connectionId: string | undefined;
   /** Transient refusals in a row, for the retry backoff. */
   readonly retries: number;
+  /** When its book was last resynced (recent ones only), for the resync backoff and quarantine. */
+  readonly resyncTimes: readonly number[];
+  /** Book resyncs since the collector started. */
+  readonly resyncs: number;
 }
 
 export interface RequestRecord {
@@ -42,6 +46,8 @@ export function newSubscription(channel: ChannelSubscription): SubscriptionRecor
     requestId: undefined,
     connectionId: undefined,
     retries: 0,
+    resyncTimes: [],
+    resyncs: 0,
   };
 }
 

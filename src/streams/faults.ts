@@ -41,6 +41,8 @@ export const FAULT_CODES = {
   'book-crossed': 'an order book crossed',
   /** A book update with no valid snapshot to apply to (none yet, or the book is invalid). */
   'book-not-synced': 'an order book update arrived before a valid snapshot',
+  /** A book broke again and again; its subscription is quarantined instead of resynced in a loop. */
+  'book-quarantined': 'an order book kept breaking and was quarantined',
   /** An internal invariant broke; the machine caught it instead of crashing. */
   'internal-error': 'an internal error was caught',
 } as const;

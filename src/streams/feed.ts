@@ -1,7 +1,17 @@
+import type { BookMessage } from '../book/message.ts';
+import { BookSync } from '../book/sync.ts';
 import type { ControlMessage, ExchangeAdapter, ParseFault } from '../exchanges/types.ts';
 import type { Clock } from '../machines/clock.ts';
 import type { FrameSink } from '../machines/socket.ts';
-import type { DataType, GapEvent, MarketEvent, TickerEvent, TradeEvent } from './events.ts';
+import type {
+  BookChangeEvent,
+  BookResetEvent,
+  DataType,
+  GapEvent,
+  MarketEvent,
+  TickerEvent,
+  TradeEvent,
+} from './events.ts';
 import type { FaultCode } from './faults.ts';
 
 /**
@@ -60,6 +70,10 @@ export class CollectorFeed implements FrameSink {
   };
   private readonly trades = new Map<string, TradeTrack>();
   private readonly tickers = new Map<string, TickerEvent>();
+  /** One maintained book per channel and symbol: `books` and `bbo-tbt` of one instrument differ. */
+  private readonly books = new Map<string, BookSync>();
+  /** Books changed by the last frame, for `book$` watchers. */
+  private readonly bookWatchers = new Set<(sync: BookSync, channel: string) => void>();
   // One context object, reused for every frame: the adapter must not keep it.
   private readonly context: { collectorId: string; receivedAt: number };
 
@@ -75,10 +89,106 @@ export class CollectorFeed implements FrameSink {
     const result = this.options.adapter.parse(text, this.context);
     if (result.fault !== undefined) this.reportParseFault(result.fault, connectionId);
     const events = result.events;
-    if (events !== undefined) {
-      for (let i = 0; i < events.length; i++) this.deliver(events[i] as MarketEvent);
-    }
+    if (events === undefined) return result.control;
+    if (result.books !== undefined) return this.deliverBooks(events, result.books, connectionId);
+    for (let i = 0; i < events.length; i++) this.deliver(events[i] as MarketEvent);
     return result.control;
+  }
+
+  /** The maintained book of a channel and symbol, if the feed has one. */
+  book(channel: string, symbol: string): BookSync | undefined {
+    return this.books.get(`${channel}:${symbol}`);
+  }
+
+  /** Every maintained book, keyed `channel:symbol`. */
+  allBooks(): ReadonlyMap<string, BookSync> {
+    return this.books;
+  }
+
+  /** Calls `watcher` after every change of a book of this feed; returns the unsubscribe. */
+  watchBooks(watcher: (sync: BookSync, channel: string) => void): () => void {
+    this.bookWatchers.add(watcher);
+    return () => this.bookWatchers.delete(watcher);
+  }
+
+  /**
+   * A book push: each message goes through its book's integrity rules before its event may go
+   * out. Only an applied message is emitted; a broken book announces `book_reset` and asks the
+   * collector (through the returned control message) for a fresh snapshot.
+   */
+  private deliverBooks(
+    events: readonly MarketEvent[],
+    books: readonly BookMessage[],
+    connectionId: string,
+  ): ControlMessage | undefined {
+    let control: ControlMessage | undefined;
+    for (let i = 0; i < books.length; i++) {
+      const message = books[i] as BookMessage;
+      const event = events[i] as BookChangeEvent;
+      const sync = this.bookFor(message.channel, message.symbol);
+      const result = sync.apply(message);
+      switch (result.outcome) {
+        case 'applied':
+          this.deliver(event);
+          this.notifyBook(sync, message.channel);
+          break;
+        case 'unchanged':
+          // An idle keep-alive proves the book is alive without changing it.
+          this.stats.lastMessageAt.orderbook = event.localTimestamp;
+          break;
+        case 'dropped':
+          this.stats.faultsByCode[result.fault.code] =
+            (this.stats.faultsByCode[result.fault.code] ?? 0) + 1;
+          break;
+        case 'invalidated':
+          this.recordFault({
+            code: result.fault.code,
+            detail: result.fault.detail,
+            sample: undefined,
+            connectionId,
+          });
+          this.emitBookReset(event, result.fault.code);
+          this.notifyBook(sync, message.channel);
+          control = {
+            kind: 'resync',
+            channel: message.channel,
+            symbol: message.symbol,
+            reason: result.fault.code,
+          };
+          break;
+      }
+    }
+    return control;
+  }
+
+  private bookFor(channel: string, symbol: string): BookSync {
+    const key = `${channel}:${symbol}`;
+    let sync = this.books.get(key);
+    if (sync === undefined) {
+      sync = new BookSync(symbol);
+      this.books.set(key, sync);
+    }
+    return sync;
+  }
+
+  private notifyBook(sync: BookSync, channel: string): void {
+    for (const watcher of this.bookWatchers) watcher(sync, channel);
+  }
+
+  private emitBookReset(
+    from: Pick<MarketEvent, 'exchange' | 'symbol' | 'collectorId' | 'timestamp' | 'localTimestamp'>,
+    reason: string,
+  ): void {
+    const reset: BookResetEvent = {
+      type: 'book_reset',
+      exchange: from.exchange,
+      symbol: from.symbol,
+      collectorId: from.collectorId,
+      timestamp: from.timestamp,
+      localTimestamp: from.localTimestamp,
+      reason,
+    };
+    this.deliver(reset);
   }
 
   rejectBinary(size: number, connectionId: string): void {
@@ -92,9 +202,28 @@ export class CollectorFeed implements FrameSink {
     });
   }
 
-  /** A socket of this collector went down: the next trade of every symbol is checked for a gap. */
+  /**
+   * A socket of this collector went down: the next trade of every symbol is checked for a gap,
+   * and every book is void until its next snapshot, which consumers learn from `book_reset`.
+   */
   markDisconnected(): void {
     for (const track of this.trades.values()) track.checkGap = true;
+    const now = this.options.clock.now();
+    for (const [key, sync] of this.books) {
+      if (sync.state === 'syncing') continue;
+      sync.reset();
+      this.emitBookReset(
+        {
+          exchange: this.options.adapter.id,
+          symbol: sync.symbol,
+          collectorId: this.options.collectorId,
+          timestamp: now,
+          localTimestamp: now,
+        },
+        'reconnect',
+      );
+      this.notifyBook(sync, key.slice(0, key.indexOf(':')));
+    }
   }
 
   /** Silence per data type since `since`, against thresholds (0 = off). */

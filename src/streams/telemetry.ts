@@ -19,7 +19,11 @@ export interface StateTelemetry {
   readonly reason: string | undefined;
 }
 
-export type SubscriptionState = 'pending' | 'active' | 'failed' | 'retrying';
+/**
+ * `quarantined`: a book that broke again and again; not resubscribed until the collector
+ * restarts, so a broken symbol cannot burn the operation budget in a loop.
+ */
+export type SubscriptionState = 'pending' | 'active' | 'failed' | 'retrying' | 'quarantined';
 
 export interface SubscriptionTelemetry {
   readonly type: 'subscription';

@@ -13,12 +13,12 @@ import { buildRequest, requestArgBytes } from './request.ts';
 
 /**
  * The OKX v5 adapter (PROTOCOLS.md §1). Pure protocol knowledge: it owns no socket and no timer.
- * Books (`orderbook`) and candles already map to channels, so the contract is known to fit them;
- * their data types are enabled once the book sync and candle issues land.
+ * Books (`orderbook`: books, books5, bbo-tbt) are checked by src/book before any event goes out;
+ * candles come from the `/business` endpoint, which the collector opens on demand.
  */
 export const okxAdapter: ExchangeAdapter = Object.freeze({
   id: OKX_EXCHANGE_ID,
-  dataTypes: Object.freeze(['trade', 'ticker'] as const),
+  dataTypes: Object.freeze(['trade', 'ticker', 'orderbook', 'candle'] as const),
   defaultEndpoint: OKX_DEFAULT_ENDPOINT,
   limits: OKX_LIMITS,
   heartbeat: OKX_HEARTBEAT,

@@ -13,9 +13,9 @@ describe('okxAdapter', () => {
     expect(getExchange('OKX')).toBe(okxAdapter);
   });
 
-  it('offers trades and tickers for now', () => {
+  it('offers trades, tickers, order books and candles', () => {
     expect(okxAdapter.id).toBe('okx');
-    expect(okxAdapter.dataTypes).toEqual(['trade', 'ticker']);
+    expect(okxAdapter.dataTypes).toEqual(['trade', 'ticker', 'orderbook', 'candle']);
   });
 
   it('carries the documented limits and the text heartbeat', () => {
