@@ -3,7 +3,7 @@ import type { Observable } from 'rxjs';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { CollectorConfigInput, SupervisionConfigInput } from './config/schema.ts';
 import type { Clock } from './machines/clock.ts';
-import type { DataType, MarketEvent } from './streams/events.ts';
+import type { BookLevel, DataType, MarketEvent } from './streams/events.ts';
 import type { ProcessResources } from './streams/process.ts';
 import type { SubscriptionState, TelemetryEvent } from './streams/telemetry.ts';
 
@@ -106,6 +106,31 @@ export interface CollectorSummary {
   readonly state: string;
 }
 
+/** A maintained order book, as a consumer sees it. Only a `live` book is the exchange's book. */
+export interface BookView {
+  readonly exchange: string;
+  readonly collectorId: string;
+  readonly symbol: string;
+  readonly channel: string;
+  /** `quarantined`: it broke again and again and is no longer resynced. */
+  readonly state: 'syncing' | 'live' | 'invalid' | 'quarantined';
+  readonly sequence: number | undefined;
+  readonly bestBid: BookLevel | undefined;
+  readonly bestAsk: BookLevel | undefined;
+  /** The best `depth` levels of each side, best first. */
+  readonly bids: readonly BookLevel[];
+  readonly asks: readonly BookLevel[];
+  readonly resyncs: number;
+}
+
+export interface BookQuery {
+  readonly collectorId?: string;
+  /** e.g. `books`, `books5`, `bbo-tbt`; any when absent. */
+  readonly channel?: string;
+  /** Levels per side in `bids`/`asks`; 25 by default. */
+  readonly depth?: number;
+}
+
 /** A handle on one collector. */
 export interface CollectorHandle {
   readonly id: string;
@@ -134,4 +159,8 @@ export interface CollectorManager {
   listCollectors(): CollectorSummary[];
   getStatus(): ManagerStatus;
   getCollector(id: string): CollectorHandle | undefined;
+  /** The maintained book of a symbol now, or undefined when no collector keeps one. */
+  getBook(symbol: string, query?: BookQuery): BookView | undefined;
+  /** The maintained book of a symbol after every change (applied, reset, resynced). */
+  book$(symbol: string, query?: BookQuery): Observable<BookView>;
 }

@@ -297,7 +297,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
       if (!slot.open || slot.settled) continue;
       const subs = subsOfGroup(next, slot.group);
       const waiting = subs.some(
-        (s) => s.state !== 'failed' && !(s.state === 'active' && s.connectionId === connectionId),
+        (s) => !isOut(s) && !(s.state === 'active' && s.connectionId === connectionId),
       );
       if (waiting) continue;
       fx.push({ kind: 'send', to: connectionId, event: { type: 'CONNECTION.SUBSCRIBED' } });
@@ -418,7 +418,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
     reason: string,
   ): CollectorContext {
     const sub = findSubscription(context, channel, symbol);
-    if (sub === undefined || sub.state === 'failed' || sub.state === 'quarantined') return context;
+    if (sub === undefined || isOut(sub)) return context;
     const now = deps.now();
     const recent = sub.resyncTimes.filter((at) => at > now - RESYNC_WINDOW_MS);
     if (recent.length >= MAX_RESYNCS) {
@@ -626,7 +626,8 @@ export function createCollectorMachine(deps: CollectorDeps) {
         handovers: { ...next.handovers, [slot.group]: { ...handover, toOpened: true } },
       };
     }
-    const wanted = subsOfGroup(next, slot.group).filter((s) => s.state !== 'failed');
+    // Failed and quarantined subscriptions stay out until the collector restarts.
+    const wanted = subsOfGroup(next, slot.group).filter((s) => !isOut(s));
     next = request(fx, next, connectionId, wanted);
     return settle(fx, next);
   }
@@ -659,7 +660,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
     }
     const subscriptions = { ...next.subscriptions };
     for (const sub of subsOfGroup(next, slot.group)) {
-      if (sub.state === 'failed' || sub.connectionId !== connectionId) continue;
+      if (isOut(sub) || sub.connectionId !== connectionId) continue;
       subscriptions[sub.key] = withState(sub, 'pending', { requestId: undefined });
     }
     next = { ...next, subscriptions };
@@ -828,7 +829,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
           type: 'COLLECTOR.ALIVE',
           collectorId: context.collectorId,
           reconnects: context.reconnects,
-          allFailed: Object.values(context.subscriptions).every((s) => s.state === 'failed'),
+          allFailed: Object.values(context.subscriptions).every(isOut),
         }),
       ),
       // The only way into `error` is a connection refused for good (e.g. HTTP 451): restarting
@@ -891,6 +892,11 @@ export function createCollectorMachine(deps: CollectorDeps) {
       },
     },
   });
+}
+
+/** Failed and quarantined subscriptions are left out until the collector restarts. */
+function isOut(sub: SubscriptionRecord): boolean {
+  return sub.state === 'failed' || sub.state === 'quarantined';
 }
 
 export function channelOptions(config: CollectorConfig): ChannelOptions {

@@ -1,7 +1,9 @@
 import pino from 'pino';
-import { Subject } from 'rxjs';
+import { filter, map, type Observable, Subject } from 'rxjs';
 import { type AnyActorRef, createActor } from 'xstate';
 import type {
+  BookQuery,
+  BookView,
   CollectorHandle,
   CollectorManager,
   CollectorStatus,
@@ -12,6 +14,7 @@ import type {
   ManagerStatus,
   SubscriptionStatus,
 } from '../api.ts';
+import type { BookSync } from '../book/sync.ts';
 import type { CollectorConfig, CollectorConfigInput } from '../config/schema.ts';
 import {
   ConfigError,
@@ -84,6 +87,7 @@ function collectorState(lifecycle: string, connections: readonly ConnectionStatu
 }
 
 let nextAnonymousId = 1;
+const DEFAULT_BOOK_DEPTH = 25;
 
 export function createCollectorManager(options: ManagerOptions = {}): CollectorManager {
   const clock = options.clock ?? systemClock;
@@ -104,6 +108,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
   let releaseGuard: (() => void) | undefined;
 
   const emitData = (event: MarketEvent) => data.next(event);
+  const bookChanges = new Subject<{ collectorId: string; channel: string; sync: BookSync }>();
 
   const socket = createSocketLogic({ clock, sockets, sinkFor: (id) => feeds.get(id) });
   const connection = createConnectionMachine({
@@ -210,6 +215,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         adapter,
         clock,
         emit: emitData,
+        bookChanged: (sync, channel) => bookChanges.next({ collectorId: id, channel, sync }),
         fault: (fault) =>
           reporter.fault({
             code: fault.code,
@@ -316,6 +322,58 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     };
   }
 
+  function bookView(collectorId: string, channel: string, sync: BookSync, depth: number): BookView {
+    const sub = childSnapshot(collectorId)?.context.subscriptions[`${channel}:${sync.symbol}`];
+    const top = sync.book.top(depth);
+    return {
+      exchange: feeds.get(collectorId)?.exchange ?? '',
+      collectorId,
+      symbol: sync.symbol,
+      channel,
+      state: sub?.state === 'quarantined' ? 'quarantined' : sync.state,
+      sequence: sync.seqId,
+      bestBid: sync.book.bestBid(),
+      bestAsk: sync.book.bestAsk(),
+      bids: top.bids,
+      asks: top.asks,
+      resyncs: sub?.resyncs ?? 0,
+    };
+  }
+
+  function matches(
+    collectorId: string,
+    channel: string,
+    sync: BookSync,
+    symbol: string,
+    query: BookQuery,
+  ): boolean {
+    return (
+      sync.symbol === symbol &&
+      (query.collectorId === undefined || query.collectorId === collectorId) &&
+      (query.channel === undefined || query.channel === channel)
+    );
+  }
+
+  function getBook(symbol: string, query: BookQuery = {}): BookView | undefined {
+    for (const [collectorId, feed] of feeds) {
+      for (const [key, sync] of feed.allBooks()) {
+        const channel = key.slice(0, key.indexOf(':'));
+        if (matches(collectorId, channel, sync, symbol, query)) {
+          return bookView(collectorId, channel, sync, query.depth ?? DEFAULT_BOOK_DEPTH);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  function book$(symbol: string, query: BookQuery = {}): Observable<BookView> {
+    const depth = query.depth ?? DEFAULT_BOOK_DEPTH;
+    return bookChanges.pipe(
+      filter((c) => matches(c.collectorId, c.channel, c.sync, symbol, query)),
+      map((c) => bookView(c.collectorId, c.channel, c.sync, depth)),
+    );
+  }
+
   function ids(): string[] {
     return Object.keys(actor.getSnapshot().context.entries);
   }
@@ -373,6 +431,8 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       };
     },
     getCollector: handle,
+    getBook,
+    book$,
   };
 
   for (const config of options.collectors ?? []) addCollector(config);

@@ -43,6 +43,8 @@ export interface FeedOptions {
   readonly clock: Clock;
   readonly emit: (event: MarketEvent) => void;
   readonly fault: (fault: FeedFault) => void;
+  /** Called after a maintained book changed (applied, reset, invalidated). */
+  readonly bookChanged?: (sync: BookSync, channel: string) => void;
 }
 
 /** Per-symbol trade state: the dedupe window and what a gap check needs. */
@@ -72,10 +74,13 @@ export class CollectorFeed implements FrameSink {
   private readonly tickers = new Map<string, TickerEvent>();
   /** One maintained book per channel and symbol: `books` and `bbo-tbt` of one instrument differ. */
   private readonly books = new Map<string, BookSync>();
-  /** Books changed by the last frame, for `book$` watchers. */
-  private readonly bookWatchers = new Set<(sync: BookSync, channel: string) => void>();
+
   // One context object, reused for every frame: the adapter must not keep it.
   private readonly context: { collectorId: string; receivedAt: number };
+
+  get exchange(): string {
+    return this.options.adapter.id;
+  }
 
   constructor(private readonly options: FeedOptions) {
     this.context = { collectorId: options.collectorId, receivedAt: 0 };
@@ -103,12 +108,6 @@ export class CollectorFeed implements FrameSink {
   /** Every maintained book, keyed `channel:symbol`. */
   allBooks(): ReadonlyMap<string, BookSync> {
     return this.books;
-  }
-
-  /** Calls `watcher` after every change of a book of this feed; returns the unsubscribe. */
-  watchBooks(watcher: (sync: BookSync, channel: string) => void): () => void {
-    this.bookWatchers.add(watcher);
-    return () => this.bookWatchers.delete(watcher);
   }
 
   /**
@@ -172,7 +171,7 @@ export class CollectorFeed implements FrameSink {
   }
 
   private notifyBook(sync: BookSync, channel: string): void {
-    for (const watcher of this.bookWatchers) watcher(sync, channel);
+    this.options.bookChanged?.(sync, channel);
   }
 
   private emitBookReset(

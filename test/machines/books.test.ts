@@ -1,0 +1,182 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BookChangeEvent, BookResetEvent } from '../../src/streams/events.ts';
+import { type Harness, ofKind, startHarness } from '../support/harness.ts';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+type Level = [string, string];
+/** An OKX `books` push, as the exchange sends it (levels `[px, sz, "0", numOrders]`). */
+function bookFrame(
+  instId: string,
+  action: 'snapshot' | 'update',
+  seqId: number,
+  prevSeqId: number,
+  bids: Level[],
+  asks: Level[],
+  checksum = 0,
+): string {
+  const levels = (side: Level[]) => side.map(([px, sz]) => [px, sz, '0', '1']);
+  return JSON.stringify({
+    arg: { channel: 'books', instId },
+    action,
+    data: [
+      {
+        asks: levels(asks),
+        bids: levels(bids),
+        ts: String(Date.UTC(2026, 0, 1)),
+        checksum,
+        seqId,
+        prevSeqId,
+      },
+    ],
+  });
+}
+
+const books = (t: Harness, symbol?: string) =>
+  t.events.filter(
+    (e): e is BookChangeEvent =>
+      e.type === 'book_change' && (symbol === undefined || e.symbol === symbol),
+  );
+const resets = (t: Harness) => t.events.filter((e): e is BookResetEvent => e.type === 'book_reset');
+const bookRequests = (t: Harness, op: 'subscribe' | 'unsubscribe', instId = 'BTC-USDT') =>
+  t.mock.requests.filter(
+    (r) => r.op === op && r.args.some((a) => a.channel === 'books' && a.instId === instId),
+  );
+
+async function subscribedBooks(symbols: string[]): Promise<Harness> {
+  const t = await startHarness();
+  h = t;
+  const id = t.add({ id: 'books', symbols, dataTypes: ['orderbook'] });
+  t.manager.startAll();
+  await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed', 'subscribed');
+  return t;
+}
+
+describe('order books through the collector', () => {
+  it('replays the recorded BTC-USDT book with every checksum verified', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    const frames = t.mock.framesFor('books', 'BTC-USDT');
+    expect(frames.length).toBe(98);
+    t.mock.push('books', 'BTC-USDT', frames.length);
+    await t.until(() => books(t).length === frames.length, 'every book push');
+    expect(resets(t)).toHaveLength(0);
+    expect(t.manager.getCollector('books')?.getStatus().faults).toBe(0);
+    expect(books(t)[0]?.isSnapshot).toBe(true);
+    expect(books(t)[0]?.bids).toHaveLength(400);
+  });
+
+  it('resets the book on a sequence gap, resubscribes that symbol and goes live from the new snapshot', async () => {
+    const t = await subscribedBooks(['BTC-USDT', 'ETH-USDT']);
+    const send = (frame: string) => t.mock.sendRaw(frame);
+    send(bookFrame('BTC-USDT', 'snapshot', 10, -1, [['100', '1']], [['101', '1']]));
+    send(bookFrame('ETH-USDT', 'snapshot', 50, -1, [['10', '1']], [['11', '1']]));
+    // ids are not consecutive: +4 is fine.
+    send(bookFrame('BTC-USDT', 'update', 14, 10, [['100', '2']], []));
+    // An idle keep-alive repeats the id and changes nothing.
+    send(bookFrame('BTC-USDT', 'update', 14, 14, [], []));
+    // After maintenance the sequence may restart lower; prevSeqId still chains.
+    send(
+      bookFrame(
+        'BTC-USDT',
+        'update',
+        3,
+        14,
+        [],
+        [
+          ['101', '0'],
+          ['102', '5'],
+        ],
+      ),
+    );
+    send(bookFrame('BTC-USDT', 'update', 200, 99, [['99', '1']], []));
+    await t.until(() => resets(t).length === 1, 'reset');
+    expect(resets(t)[0]).toMatchObject({ symbol: 'BTC-USDT', reason: 'book-sequence-gap' });
+    expect(books(t, 'BTC-USDT').map((b) => b.sequence)).toEqual([10, 14, 3]);
+    await t.until(() => bookRequests(t, 'subscribe').length === 2, 'resubscribe');
+    const unsubscribe = bookRequests(t, 'unsubscribe');
+    expect(unsubscribe.map((r) => r.args)).toEqual([[{ channel: 'books', instId: 'BTC-USDT' }]]);
+    expect(bookRequests(t, 'subscribe')[1]?.args).toEqual([
+      { channel: 'books', instId: 'BTC-USDT' },
+    ]);
+    // Updates before the new snapshot are not applied; the snapshot replaces everything.
+    send(bookFrame('BTC-USDT', 'update', 201, 200, [['98', '1']], []));
+    send(bookFrame('BTC-USDT', 'snapshot', 300, -1, [['200', '1']], [['201', '1']]));
+    await t.until(() => books(t, 'BTC-USDT').length === 4, 'fresh snapshot');
+    const view = t.manager.getBook('BTC-USDT');
+    expect(view).toMatchObject({ state: 'live', sequence: 300 });
+    expect(view?.bids).toEqual([[200, 1]]);
+    expect(view?.asks).toEqual([[201, 1]]);
+    // The other symbol was never touched.
+    expect(t.manager.getBook('ETH-USDT')).toMatchObject({ state: 'live', sequence: 50 });
+    expect(t.mock.connectionCount).toBe(1);
+  });
+
+  it('quarantines a symbol whose book breaks on every update, leaving the others alone', async () => {
+    const t = await subscribedBooks(['BTC-USDT', 'ETH-USDT']);
+    t.mock.sendRaw(bookFrame('ETH-USDT', 'snapshot', 1, -1, [['10', '1']], [['11', '1']]));
+    for (let round = 0; round < 6; round++) {
+      t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 10, -1, [['100', '1']], [['101', '1']]));
+      t.mock.sendRaw(bookFrame('BTC-USDT', 'update', 12, 11, [['100', '2']], []));
+      await t.until(() => resets(t).length === round + 1, `break ${round + 1}`);
+      await t.advanceUntil(
+        () => bookRequests(t, 'subscribe').length === round + 2 || round === 5,
+        `resync ${round + 1}`,
+      );
+    }
+    const status = t.manager.getCollector('books')?.getStatus();
+    const btc = status?.subscriptions.find((s) => s.symbol === 'BTC-USDT');
+    expect(btc).toMatchObject({ state: 'quarantined', code: 'book-sequence-gap' });
+    expect(status?.subscriptions.find((s) => s.symbol === 'ETH-USDT')?.state).toBe('active');
+    expect(bookRequests(t, 'subscribe')).toHaveLength(6);
+    // Quarantined: unsubscribed for good, no more resyncs.
+    expect(bookRequests(t, 'unsubscribe').at(-1)?.args).toEqual([
+      { channel: 'books', instId: 'BTC-USDT' },
+    ]);
+    expect(t.manager.getBook('ETH-USDT')?.state).toBe('live');
+    expect(t.manager.getBook('BTC-USDT')?.state).toBe('quarantined');
+    expect(ofKind(t.telemetry, 'fault').some((f) => f.code === 'book-quarantined')).toBe(true);
+    // Ten quiet minutes (the connection is even recycled for data silence): BTC-USDT stays out.
+    await t.advanceUntil(() => false, 'nothing more', 10_000, 60).catch(() => undefined);
+    expect(bookRequests(t, 'subscribe')).toHaveLength(6);
+    expect(bookRequests(t, 'subscribe', 'ETH-USDT').length).toBeGreaterThan(1);
+  });
+
+  it('announces a reset on reconnect and keeps no old level after the new snapshot', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    t.mock.sendRaw(
+      bookFrame(
+        'BTC-USDT',
+        'snapshot',
+        10,
+        -1,
+        [
+          ['100', '1'],
+          ['99', '1'],
+        ],
+        [['101', '1']],
+      ),
+    );
+    await t.until(() => books(t).length === 1);
+    t.mock.dropAll('terminate');
+    await t.until(() => resets(t).length === 1, 'reset on disconnect');
+    expect(resets(t)[0]?.reason).toBe('reconnect');
+    expect(t.manager.getBook('BTC-USDT')?.state).toBe('syncing');
+    await t.advanceUntil(() => t.manager.getCollector('books')?.getStatus().state === 'subscribed');
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 500, -1, [['50', '3']], [['51', '4']]));
+    await t.until(() => books(t).length === 2);
+    expect(t.manager.getBook('BTC-USDT')).toMatchObject({ bids: [[50, 3]], asks: [[51, 4]] });
+  });
+
+  it('treats a corrupted checksum as a break and checksum 0 as "not checked"', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 10, -1, [['100', '1']], [['101', '1']], 0));
+    await t.until(() => books(t).length === 1);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'update', 11, 10, [['100', '2']], [], 123456));
+    await t.until(() => resets(t).length === 1, 'checksum break');
+    expect(resets(t)[0]?.reason).toBe('book-checksum-mismatch');
+  });
+});
