@@ -28,5 +28,11 @@ export { createCollectorManager } from './machines/manager.ts';
 export type * from './streams/events.ts';
 export { DATA_TYPES } from './streams/events.ts';
 export { FAULT_CODES, type FaultCode } from './streams/faults.ts';
-export { forCollector, forExchange, forSymbol, ofType } from './streams/operators.ts';
+export {
+  candlesFromTrades,
+  forCollector,
+  forExchange,
+  forSymbol,
+  ofType,
+} from './streams/operators.ts';
 export type * from './streams/telemetry.ts';

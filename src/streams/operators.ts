@@ -1,5 +1,5 @@
-import { filter, type MonoTypeOperatorFunction, type OperatorFunction } from 'rxjs';
-import type { MarketEvent, MarketEventType } from './events.ts';
+import { filter, type MonoTypeOperatorFunction, Observable, type OperatorFunction } from 'rxjs';
+import type { CandleEvent, MarketEvent, MarketEventType, TradeEvent } from './events.ts';
 
 /**
  * Operators strategies compose on `data$`. Each narrows the event type where it can, so that
@@ -42,3 +42,67 @@ export function forCollector<E extends { readonly collectorId: string }>(
 ): MonoTypeOperatorFunction<E> {
   return filter((event) => event.collectorId === id);
 }
+
+/**
+ * Builds candles from trades, for intervals the exchange does not offer (e.g. 7 s or 2 m). Buckets
+ * are aligned to the epoch on the exchange's trade time, per exchange and symbol. A candle is
+ * emitted `closed: true` when the first trade of a later bucket arrives; with `emitOpen`, every
+ * trade also emits the bucket's candle so far (`closed: false`). Backfilled trades older than
+ * the current bucket are not folded in (a closed candle is never rewritten).
+ */
+export function candlesFromTrades(
+  intervalMs: number,
+  options: { emitOpen?: boolean; interval?: string } = {},
+): OperatorFunction<TradeEvent, CandleEvent> {
+  if (!Number.isInteger(intervalMs) || intervalMs <= 0) {
+    throw new RangeError(`intervalMs must be a positive integer, got ${intervalMs}`);
+  }
+  const label = options.interval ?? `${intervalMs}ms`;
+  return (source) =>
+    new Observable<CandleEvent>((subscriber) => {
+      const open = new Map<string, MutableCandle>();
+      return source.subscribe({
+        next(trade) {
+          const key = `${trade.exchange}:${trade.symbol}`;
+          const start = Math.floor(trade.timestamp / intervalMs) * intervalMs;
+          let candle = open.get(key);
+          if (candle !== undefined && start < candle.timestamp) return;
+          if (candle !== undefined && start > candle.timestamp) {
+            subscriber.next({ ...candle, closed: true });
+            candle = undefined;
+          }
+          if (candle === undefined) {
+            candle = {
+              type: 'candle',
+              exchange: trade.exchange,
+              symbol: trade.symbol,
+              collectorId: trade.collectorId,
+              timestamp: start,
+              localTimestamp: trade.localTimestamp,
+              interval: label,
+              open: trade.price,
+              high: trade.price,
+              low: trade.price,
+              close: trade.price,
+              volume: 0,
+              closed: false,
+            };
+            open.set(key, candle);
+          }
+          candle.high = Math.max(candle.high, trade.price);
+          candle.low = Math.min(candle.low, trade.price);
+          candle.close = trade.price;
+          candle.volume += trade.amount;
+          candle.localTimestamp = trade.localTimestamp;
+          if (options.emitOpen === true) subscriber.next({ ...candle });
+        },
+        error: (error) => subscriber.error(error),
+        complete() {
+          for (const candle of open.values()) subscriber.next({ ...candle, closed: false });
+          subscriber.complete();
+        },
+      });
+    });
+}
+
+type MutableCandle = { -readonly [K in keyof CandleEvent]: CandleEvent[K] };
