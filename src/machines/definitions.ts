@@ -9,7 +9,7 @@ import { createSupervisorMachine } from './supervisor.ts';
 /**
  * Every machine of the runtime, built with inert dependencies: definitions only, for diagrams,
  * Studio exports and the tests that keep the README's diagrams true. No socket is opened and no
- * timer is scheduled; the implementations behind the names are stubs and never run.
+ * timer is scheduled: the dependencies are stubs, and no actor is created.
  */
 
 export type MachineName = 'connection' | 'collector' | 'supervisor';

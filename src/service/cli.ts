@@ -2,20 +2,33 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ENV } from '../config/load.ts';
-import { ConfigError, DEFAULT_EXCHANGE, LOG_LEVELS } from '../config/schema.ts';
+import { ENV, ENV_PREFIX, SUPERVISOR_SETTINGS, TIMER_SETTINGS } from '../config/load.ts';
+import {
+  ConfigError,
+  DEFAULT_EXCHANGE,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_SUPERVISION,
+  LOG_LEVELS,
+  RESTART_STRATEGIES,
+} from '../config/schema.ts';
 import { DATA_TYPES } from '../streams/events.ts';
 import { demoCommand } from './demo.ts';
 import { DEMO_DEFAULTS } from './demo-exchange.ts';
-import { type CliIo, processIo } from './io.ts';
+import { type CliIo, installFatalHandlers, processIo } from './io.ts';
 import { redactSecrets, sanitizeError } from './logging.ts';
-import { runCommand } from './run.ts';
+import { MACHINE_FORMATS, machinesCommand } from './machines.ts';
+import { printConfigCommand, type RunFlags, runCommand, validateConfigCommand } from './run.ts';
 
 /** `market-collector`: parses the command line and hands over to a command. Nothing else. */
 
 export const USAGE = `Usage:
   market-collector run [options]    collect market data; one JSON event per line on stdout
   market-collector demo [options]   replay recorded OKX traffic through a local exchange
+  market-collector config validate FILE
+                                    check a config file on its own, without the environment
+  market-collector config print [run options] [--format yaml|json]
+                                    the config run would use: defaults applied, secrets redacted
+  market-collector machines [opts]  print each statechart's definition
   market-collector --help
 
 run options:
@@ -25,17 +38,53 @@ run options:
   --data-types T,U   any of ${DATA_TYPES.join(', ')}
   --endpoint URL     ws:// or wss:// base endpoint
   --log-level L      one of ${LOG_LEVELS.join(', ')}
+  --inspect URL      send lifecycle inspection events, sanitized, to a Stately inspector relay
+                     at this ws:// URL (off by default)
+  --restart-strategy S
+                     ${RESTART_STRATEGIES.join(', ')} (default ${DEFAULT_SUPERVISION.strategy})
+  --max-restarts N   restarts allowed within withinMs (default ${DEFAULT_SUPERVISION.maxRestarts})
+  --timer PATH=V     one timer of every collector, e.g. pingIntervalMs=15000; repeatable
+  --supervisor PATH=V
+                     one supervisor field, e.g. health.intervalMs=2000; repeatable
+  --shutdown-timeout-ms MS
+                     deadline of a clean stop, then exit 1 (default ${DEFAULT_SHUTDOWN_TIMEOUT_MS})
   The environment variables ${Object.values(ENV).join(',\n  ')}
   stand for the same options. Flags override the environment, which overrides the file.
   With a file, naming symbols replaces its collectors with one, based on its first;
-  --exchange, --data-types and --endpoint alone apply to every collector of the file.
+  --exchange, --data-types, --endpoint and timers alone apply to every collector of the file.
+  Every timer and supervisor field also has a variable: its PATH in SCREAMING_SNAKE_CASE after
+  ${ENV_PREFIX.timers} or ${ENV_PREFIX.supervisor}, e.g.
+  ${TIMER_SETTINGS.find((s) => s.path === 'pingIntervalMs')?.env}=15000 (except
+  ${SUPERVISOR_SETTINGS.filter((s) => !s.env.startsWith(ENV_PREFIX.supervisor))
+    .map((s) => s.env)
+    .join(' and ')}, above).
+  Timer paths:
+    ${wrap(TIMER_SETTINGS.map((s) => s.path))}
+  Supervisor paths:
+    ${wrap(SUPERVISOR_SETTINGS.map((s) => s.path))}
+
+credentials (for private channels; per collector, or for all at the root of the config):
+  credentials: { apiKeyEnv, secretKeyEnv, passphraseEnv, file } names environment variables and
+  a .json or .yaml secrets file (apiKey, secretKey, passphrase), relative to the config file.
+  A config or secrets file that holds a secret must be readable by its owner only (chmod 600),
+  or it is refused. Secrets are never logged or printed.
 
 demo options:
   --speed N          replay speed factor (default ${DEMO_DEFAULTS.speed})
   --loops N          passes to replay before stopping, 0: never (default ${DEMO_DEFAULTS.loops})
   --log-level L      as for run
+  --shutdown-timeout-ms MS
+                     as for run
 
-Logs go to stderr. SIGINT or SIGTERM stops cleanly; a second signal exits at once.
+machines options:
+  --format F         ${MACHINE_FORMATS.join(', ')}: a Mermaid state diagram (default), Stately Studio
+                     import source, or the definition as JSON
+  --machine NAME     only this machine (connection, collector, supervisor)
+  --write-readme F   rewrite the <!-- diagram:NAME:start --> blocks of the Markdown file F
+
+Logs go to stderr. SIGINT or SIGTERM stops cleanly: every connection closes with code 1000,
+stdout drains, exit 0; past the shutdown timeout exit 1; a second signal exits at once (130 for
+SIGINT, 143 for SIGTERM). An uncaught error is logged at fatal and exits 1.
 Exit codes: 0 stopped, 1 failed, 2 invalid command line or configuration.
 `;
 
@@ -46,13 +95,31 @@ const RUN_OPTIONS = {
   'data-types': { type: 'string' },
   endpoint: { type: 'string' },
   'log-level': { type: 'string' },
+  inspect: { type: 'string' },
+  'restart-strategy': { type: 'string' },
+  'max-restarts': { type: 'string' },
+  timer: { type: 'string', multiple: true },
+  supervisor: { type: 'string', multiple: true },
+  'shutdown-timeout-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+const PRINT_OPTIONS = { ...RUN_OPTIONS, format: { type: 'string' } } as const;
+
+const VALIDATE_OPTIONS = { help: { type: 'boolean', short: 'h' } } as const;
 
 const DEMO_OPTIONS = {
   speed: { type: 'string' },
   loops: { type: 'string' },
   'log-level': { type: 'string' },
+  'shutdown-timeout-ms': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const MACHINES_OPTIONS = {
+  format: { type: 'string' },
+  machine: { type: 'string' },
+  'write-readme': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -73,18 +140,98 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   if (command === 'run') {
     const { values } = parseArgs({ args: rest, options: RUN_OPTIONS, strict: true });
     if (values.help === true) return help(io);
-    const { 'data-types': dataTypes, 'log-level': logLevel, help: _help, ...same } = values;
-    return runCommand({ ...same, dataTypes, logLevel }, io);
+    return runCommand(runFlags(values), io);
   }
+  if (command === 'config') return configCommand(rest, io);
   if (command === 'demo') {
     const { values } = parseArgs({ args: rest, options: DEMO_OPTIONS, strict: true });
     if (values.help === true) return help(io);
-    return demoCommand(
-      { speed: values.speed, loops: values.loops, logLevel: values['log-level'] },
-      io,
-    );
+    const {
+      speed,
+      loops,
+      'log-level': logLevel,
+      'shutdown-timeout-ms': shutdownTimeoutMs,
+    } = values;
+    return demoCommand({ speed, loops, logLevel, shutdownTimeoutMs }, io);
+  }
+  if (command === 'machines') {
+    const { values } = parseArgs({ args: rest, options: MACHINES_OPTIONS, strict: true });
+    if (values.help === true) return help(io);
+    const { format, machine, 'write-readme': writeReadme } = values;
+    return machinesCommand({ format, machine, writeReadme }, io);
   }
   throw new UsageError(command === undefined ? 'no command given' : `unknown command "${command}"`);
+}
+
+async function configCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const [subcommand, ...rest] = args;
+  if (subcommand === 'validate') {
+    const parsed = parseArgs({ args: rest, options: VALIDATE_OPTIONS, allowPositionals: true });
+    if (parsed.values.help === true) return help(io);
+    const [file, ...extra] = parsed.positionals;
+    if (file === undefined || extra.length > 0) {
+      throw new UsageError('config validate takes one FILE');
+    }
+    return validateConfigCommand(file, io);
+  }
+  if (subcommand === 'print') {
+    const { values } = parseArgs({ args: rest, options: PRINT_OPTIONS, strict: true });
+    if (values.help === true) return help(io);
+    return printConfigCommand({ ...runFlags(values), format: values.format }, io);
+  }
+  throw new UsageError(
+    subcommand === undefined ? 'no config command given' : `unknown config command "${subcommand}"`,
+  );
+}
+
+/** The values of RUN_OPTIONS, as parseArgs returns them. */
+interface RunValues {
+  readonly config?: string | undefined;
+  readonly exchange?: string | undefined;
+  readonly symbols?: string | undefined;
+  readonly 'data-types'?: string | undefined;
+  readonly endpoint?: string | undefined;
+  readonly 'log-level'?: string | undefined;
+  readonly inspect?: string | undefined;
+  readonly 'restart-strategy'?: string | undefined;
+  readonly 'max-restarts'?: string | undefined;
+  readonly timer?: string[] | undefined;
+  readonly supervisor?: string[] | undefined;
+  readonly 'shutdown-timeout-ms'?: string | undefined;
+}
+
+function runFlags(values: RunValues): RunFlags {
+  return {
+    config: values.config,
+    exchange: values.exchange,
+    symbols: values.symbols,
+    dataTypes: values['data-types'],
+    endpoint: values.endpoint,
+    logLevel: values['log-level'],
+    inspect: values.inspect,
+    restartStrategy: values['restart-strategy'],
+    maxRestarts: values['max-restarts'],
+    timer: values.timer,
+    supervisor: values.supervisor,
+    shutdownTimeoutMs: values['shutdown-timeout-ms'],
+  };
+}
+
+/** A list as lines indented by four that stay within 100 columns. */
+function wrap(items: readonly string[], indent = '    '): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const item of items) {
+    const next = line === '' ? item : `${line}, ${item}`;
+    if (next.length > 100 - indent.length - 2 && line !== '') {
+      lines.push(`${line},`);
+      line = item;
+    } else {
+      line = next;
+    }
+  }
+  lines.push(line);
+  return lines.join(`\n${indent}`);
 }
 
 function help(io: CliIo): number {
@@ -125,7 +272,10 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  const code = await main(process.argv.slice(2), processIo());
+  const io = processIo();
+  // Here, not in the library: a host program decides what its own uncaught errors do.
+  installFatalHandlers(process, io);
+  const code = await main(process.argv.slice(2), io);
   process.exitCode = code;
   // A handle that outlived stopAll (a bug elsewhere) must not keep a stopped service running.
   setTimeout(() => process.exit(code), 2_000).unref();

@@ -22,29 +22,35 @@ export interface DemoFlags {
   readonly speed?: string | undefined;
   readonly loops?: string | undefined;
   readonly logLevel?: string | undefined;
+  readonly shutdownTimeoutMs?: string | undefined;
 }
 
 /** Time for the last frames of the final pass to cross the socket and the parser. */
 const DRAIN_MS = 250;
 
 export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> {
-  const { speed, loops, logLevel } = parseDemoFlags(flags, io.env);
+  const { speed, loops, logLevel, shutdownTimeoutMs } = parseDemoFlags(flags, io.env);
   const logger = createLogger({ level: logLevel, destination: io.logDestination });
   const createManager = await resolveManagerFactory(io);
   const exchange = await startDemoExchange({ speed, passes: loops });
   try {
     const config = parseServiceConfig({ logLevel, collectors: [demoCollector(exchange)] });
     logger.info({ endpoint: exchange.endpoint, speed, loops }, 'demo exchange listening');
-    const manager = createManager({ collectors: config.collectors, logger });
-    await serve(manager, {
+    const manager = createManager({
+      supervisor: config.supervisor,
+      collectors: config.collectors,
+      logger,
+    });
+    const reason = await serve(manager, {
       io,
       logger,
+      shutdownTimeoutMs,
       ...(loops > 0 ? { until: afterPasses(exchange, loops) } : {}),
     });
+    return reason === 'failed' ? 1 : 0;
   } finally {
     await exchange.close();
   }
-  return 0;
 }
 
 function demoCollector(exchange: DemoExchange) {
@@ -71,6 +77,7 @@ interface DemoSettings {
   readonly speed: number;
   readonly loops: number;
   readonly logLevel: LogLevel;
+  readonly shutdownTimeoutMs: number;
 }
 
 /** Validates the demo's own flags; a bad one is a `ConfigError`, like any configuration value. */
@@ -93,8 +100,16 @@ export function parseDemoFlags(
   if (!level.success) {
     issues.push({ field: 'logLevel', received, expected: `one of ${LOG_LEVELS.join(', ')}` });
   }
-  if (issues.length > 0 || !level.success) throw configError(issues);
-  return { speed, loops, logLevel: level.data };
+  const timeoutText = flags.shutdownTimeoutMs ?? nonEmpty(env[ENV.shutdownTimeoutMs]);
+  const timeout = serviceConfigSchema.shape.shutdownTimeoutMs.safeParse(
+    timeoutText === undefined ? undefined : Number(timeoutText),
+  );
+  if (!timeout.success) {
+    const expected = 'a whole number of milliseconds above 0';
+    issues.push({ field: 'shutdownTimeoutMs', received: timeoutText, expected });
+  }
+  if (issues.length > 0 || !level.success || !timeout.success) throw configError(issues);
+  return { speed, loops, logLevel: level.data, shutdownTimeoutMs: timeout.data };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { CENSOR, SECRET_KEYS } from '../config/redact.ts';
 import type { LogLevel } from '../config/schema.ts';
 
 /**
@@ -22,23 +23,6 @@ export interface LoggerOptions {
 const MAX_MESSAGE_CHARS = 500;
 const MAX_NAME_CHARS = 64;
 const MAX_CAUSE_DEPTH = 2;
-const CENSOR = '[redacted]';
-
-/** Object keys whose values are secrets wherever they appear in a log line's bindings. */
-const SECRET_KEYS = [
-  'apiKey',
-  'apiSecret',
-  'secretKey',
-  'secret',
-  'passphrase',
-  'password',
-  'token',
-  'accessToken',
-  'authorization',
-  'Authorization',
-  'cookie',
-  'sign',
-];
 
 /** Top level, one and two levels down: pino's redaction has no recursive wildcard. */
 export const REDACT_PATHS: readonly string[] = SECRET_KEYS.flatMap((key) => [

@@ -7,6 +7,11 @@ import { createNdjsonSink } from './ndjson-sink.ts';
  * Runs a manager until something asks it to stop: writes its events to stdout, stops cleanly on
  * SIGINT or SIGTERM, exits at once on a signal that arrives while it is already stopping, and
  * stops when stdout's reader goes away. Shared by `run` and `demo`.
+ *
+ * A clean stop is: the supervisor stops every collector (each connection sends close 1000 and
+ * waits for the peer's close, bounded by its machine's close timeout), then every event
+ * line already handed to stdout drains, then the logger flushes. All of it must finish within
+ * `shutdownTimeoutMs` of the stop request, or the process logs an error and exits 1.
  */
 
 export type StopReason = 'SIGINT' | 'SIGTERM' | 'stdout-closed' | 'failed' | 'replay-finished';
@@ -19,9 +24,12 @@ export interface ServeOptions {
   readonly logger: Logger;
   /** An extra stop condition (the demo's end of replay). */
   readonly until?: Promise<StopReason>;
+  /** From the stop request to the last flushed line; past it the process exits 1. */
+  readonly shutdownTimeoutMs: number;
 }
 
-export async function serve(manager: CollectorManager, options: ServeOptions): Promise<void> {
+/** Resolves with why it stopped, once stopped and flushed. */
+export async function serve(manager: CollectorManager, options: ServeOptions): Promise<StopReason> {
   const { io, logger } = options;
   const latch = stopLatch();
   const sink = createNdjsonSink(io.stdout, {
@@ -43,19 +51,44 @@ export async function serve(manager: CollectorManager, options: ServeOptions): P
       latch.stop('failed');
     },
   });
+  let reason: StopReason = 'failed';
+  let deadline: NodeJS.Timeout | undefined;
   try {
-    manager.startAll();
-    logger.info({ collectors: manager.listCollectors().length }, 'collectors started');
-    const reason = await latch.stopped;
-    logger.info({ reason }, 'stopping collectors');
+    try {
+      manager.startAll();
+      logger.info({ collectors: manager.listCollectors().length }, 'collectors started');
+      reason = await latch.stopped;
+      logger.info({ reason }, 'stopping collectors');
+    } finally {
+      // Stopping is also the cleanup when starting threw: stopAll is idempotent.
+      deadline = armDeadline(io, logger, options.shutdownTimeoutMs);
+      await manager.stopAll();
+      // Only after stopAll: the last events of a closing connection still reach the sink.
+      subscription.unsubscribe();
+    }
+    await sink.flush();
+    logger.info(sink.stats(), 'stopped');
+    await flushLogger(logger);
   } finally {
-    // Stopping is also the cleanup when starting threw: stopAll is idempotent.
-    await manager.stopAll();
-    subscription.unsubscribe();
+    clearTimeout(deadline);
+    // Last: a second signal during the flush must still exit at once, not find no listener.
     removeSignals();
   }
-  await sink.flush();
-  logger.info(sink.stats(), 'stopped');
+  return reason;
+}
+
+/** Exits 1 if the stop is not over in time; unref'd, so it never holds a stopped process. */
+function armDeadline(io: CliIo, logger: Logger, timeoutMs: number): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    logger.error({ timeoutMs }, 'shutdown deadline passed; exiting without a clean stop');
+    io.exit(1);
+  }, timeoutMs);
+  timer.unref();
+  return timer;
+}
+
+function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()));
 }
 
 interface StopLatch {

@@ -1,9 +1,21 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENV, loadServiceConfig } from '../../src/config/load.ts';
-import { ConfigError, DEFAULT_EXCHANGE } from '../../src/config/schema.ts';
+import {
+  ENV,
+  ENV_PREFIX,
+  loadServiceConfig,
+  SUPERVISOR_SETTINGS,
+  TIMER_SETTINGS,
+} from '../../src/config/load.ts';
+import {
+  ConfigError,
+  DEFAULT_EXCHANGE,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_SUPERVISION,
+  DEFAULT_TIMERS,
+} from '../../src/config/schema.ts';
 import { getExchange, supportedExchanges } from '../../src/exchanges/registry.ts';
 import { DATA_TYPES } from '../../src/streams/events.ts';
 
@@ -229,5 +241,219 @@ describe('loadServiceConfig: refusals', () => {
     const path = await file('list.yaml', '- exchange: okx\n');
     const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
     expect(error.issues[0]?.field).toBe('(root)');
+  });
+});
+
+describe('loadServiceConfig: supervisor, timers and shutdown', () => {
+  it('reads the supervisor section of a file, with defaults for the rest', async () => {
+    const path = await file(
+      'supervisor.yaml',
+      'supervisor:\n  strategy: one-for-all\n  health: { intervalMs: 2000 }\n' +
+        'collectors: [{ exchange: okx, symbol: BTC-USDT }]\n',
+    );
+    const config = await loadServiceConfig({ file: path, env: {}, flags: {} });
+    expect(config.supervisor.strategy).toBe('one-for-all');
+    expect(config.supervisor.health.intervalMs).toBe(2_000);
+    expect(config.supervisor.maxRestarts).toBe(DEFAULT_SUPERVISION.maxRestarts);
+    expect(config.shutdownTimeoutMs).toBe(DEFAULT_SHUTDOWN_TIMEOUT_MS);
+  });
+
+  it('takes the restart policy from the environment, and flags over it', async () => {
+    const path = await file(
+      'policy.yaml',
+      'supervisor: { strategy: rest-for-one, maxRestarts: 9, withinMs: 1000 }\n' +
+        'collectors: [{ exchange: okx, symbol: BTC-USDT }]\n',
+    );
+    const env = {
+      [ENV.restartStrategy]: 'one-for-all',
+      [ENV.maxRestarts]: '3',
+      [`${ENV_PREFIX.supervisor}HEALTH_INTERVAL_MS`]: '2500',
+    };
+    const fromEnv = await loadServiceConfig({ file: path, env, flags: {} });
+    expect(fromEnv.supervisor).toMatchObject({
+      strategy: 'one-for-all',
+      maxRestarts: 3,
+      withinMs: 1_000,
+      health: { intervalMs: 2_500 },
+    });
+    const flags = {
+      restartStrategy: 'one-for-one',
+      maxRestarts: '1',
+      supervisor: ['backoff.minMs=50', 'health.action=fail'],
+    };
+    const fromFlags = await loadServiceConfig({ file: path, env, flags });
+    expect(fromFlags.supervisor).toMatchObject({
+      strategy: 'one-for-one',
+      maxRestarts: 1,
+      backoff: { minMs: 50 },
+      health: { intervalMs: 2_500, action: 'fail' },
+    });
+  });
+
+  it('applies a timer from the environment or a flag to every collector, over the file', async () => {
+    const path = await file('timers.yaml', YAML_TWO_COLLECTORS);
+    const env = {
+      [`${ENV_PREFIX.timers}PING_INTERVAL_MS`]: '12000',
+      [`${ENV_PREFIX.timers}SILENCE_MS_TICKER`]: '0',
+    };
+    const flags = { timer: ['backoff.maxMs=5000', 'silenceMs.ticker=30000'] };
+    const config = await loadServiceConfig({ file: path, env, flags });
+    for (const collector of config.collectors) {
+      expect(collector.timers.pingIntervalMs).toBe(12_000);
+      expect(collector.timers.silenceMs.ticker).toBe(30_000);
+      expect(collector.timers.silenceMs.orderbook).toBe(DEFAULT_TIMERS.silenceMs.orderbook);
+      expect(collector.timers.backoff.maxMs).toBe(5_000);
+      expect(collector.timers.backoff.initialMs).toBe(DEFAULT_TIMERS.backoff.initialMs);
+    }
+  });
+
+  it('has one distinct variable for every timer and supervisor field', () => {
+    const names = [...TIMER_SETTINGS, ...SUPERVISOR_SETTINGS].map((s) => s.env);
+    expect(new Set(names).size).toBe(names.length);
+    expect(TIMER_SETTINGS.map((s) => s.path)).toContain('silenceMs.candle');
+    expect(SUPERVISOR_SETTINGS.find((s) => s.path === 'maxRestarts')?.env).toBe(ENV.maxRestarts);
+    expect(SUPERVISOR_SETTINGS.find((s) => s.path === 'health.stuckAfterMs')?.env).toBe(
+      'MARKET_COLLECTOR_SUPERVISOR_HEALTH_STUCK_AFTER_MS',
+    );
+  });
+
+  it('takes the shutdown timeout from the environment and the flag', async () => {
+    const env = { [ENV.symbols]: 'BTC-USDT', [ENV.shutdownTimeoutMs]: '800' };
+    expect((await loadServiceConfig({ env, flags: {} })).shutdownTimeoutMs).toBe(800);
+    const flags = { shutdownTimeoutMs: '1200' };
+    expect((await loadServiceConfig({ env, flags })).shutdownTimeoutMs).toBe(1_200);
+  });
+
+  it('refuses an unknown timer variable by name, without quoting its value', async () => {
+    const name = `${ENV_PREFIX.timers}PING_INTERVAL`;
+    const env = { [ENV.symbols]: 'BTC-USDT', [name]: 'tok-123' };
+    const error = await configErrorOf(loadServiceConfig({ env, flags: {} }));
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([['environment', name]]);
+    expect(error.issues[0]?.expected).toContain(`${ENV_PREFIX.timers}PING_INTERVAL_MS`);
+    expect(error.message).not.toContain('tok-123');
+  });
+
+  it('names the variable or flag that gave a timer something other than a number', async () => {
+    const name = `${ENV_PREFIX.timers}PONG_TIMEOUT_MS`;
+    const env = { [ENV.symbols]: 'BTC-USDT', [name]: 'soon' };
+    const flags = { timer: ['pingIntervalMs'], maxRestarts: 'many' };
+    const error = await configErrorOf(loadServiceConfig({ env, flags }));
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+      [name, 'soon'],
+      ['--timer', 'pingIntervalMs'],
+      ['--max-restarts', 'many'],
+    ]);
+  });
+
+  it('leaves range checks to the schema, which names the field', async () => {
+    const flags = {
+      symbols: 'BTC-USDT',
+      restartStrategy: 'all-for-one',
+      timer: ['pongTimeoutMs=-1'],
+    };
+    const error = await configErrorOf(loadServiceConfig({ env: {}, flags }));
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+      ['supervisor.strategy', 'all-for-one'],
+      ['collectors.0.timers.pongTimeoutMs', -1],
+    ]);
+  });
+});
+
+describe('loadServiceConfig: secrets in a config file', () => {
+  const SECRET_YAML = `
+collectors:
+  - exchange: okx
+    symbol: BTC-USDT
+    credentials: { apiKey: k3y-abc, secretKeyEnv: OKX_SECRET_KEY }
+`;
+
+  async function withMode(name: string, text: string, mode: number): Promise<string> {
+    const path = await file(name, text);
+    await chmod(path, mode);
+    return path;
+  }
+
+  it.skipIf(process.platform === 'win32')(
+    'refuses a file holding a secret that group or others can read, saying how to fix it',
+    async () => {
+      const path = await withMode('open.yaml', SECRET_YAML, 0o644);
+      const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+      expect(error.code).toBe('config-file-exposed');
+      expect(error.issues.map((i) => i.field)).toEqual(['collectors.0.credentials.apiKey']);
+      expect(error.message).toBe(
+        `config file ${path} holds secrets (collectors.0.credentials.apiKey) and is readable by ` +
+          `group or others (mode 0644): run chmod 600 ${path}`,
+      );
+      expect(error.message).not.toContain('k3y-abc');
+    },
+  );
+
+  it.skipIf(process.platform === 'win32')(
+    'refuses one that others can write, and a misplaced secret anywhere in it',
+    async () => {
+      const text = `token: tok-123\n${SECRET_YAML}`;
+      const path = await withMode('writable.yaml', text, 0o620);
+      const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+      expect(error.code).toBe('config-file-exposed');
+      expect(error.message).toContain('token, collectors.0.credentials.apiKey');
+      expect(error.message).toContain('writable by group or others (mode 0620)');
+    },
+  );
+
+  it('accepts literal credentials in a file only its owner can read', async () => {
+    for (const mode of [0o600, 0o400]) {
+      const path = await withMode(`private-${mode.toString(8)}.yaml`, SECRET_YAML, mode);
+      const config = await loadServiceConfig({ file: path, env: {}, flags: {} });
+      expect(config.collectors[0]?.credentials).toEqual({
+        apiKey: 'k3y-abc',
+        secretKeyEnv: 'OKX_SECRET_KEY',
+      });
+    }
+  });
+
+  it('does not check the mode of a file that only names its secrets', async () => {
+    const text = 'collectors:\n  - { exchange: okx, symbol: A-B, credentials: { apiKeyEnv: K } }\n';
+    const path = await withMode('names.yaml', text, 0o644);
+    const config = await loadServiceConfig({ file: path, env: {}, flags: {} });
+    expect(config.collectors[0]?.credentials).toEqual({ apiKeyEnv: 'K' });
+  });
+
+  it("reads a relative secrets file path from the config file's folder", async () => {
+    const text =
+      'credentials: { file: okx-secrets.yaml }\n' +
+      'collectors:\n  - { exchange: okx, symbol: A-B, credentials: { file: /run/okx.json } }\n';
+    const path = await file('relative.yaml', text);
+    const config = await loadServiceConfig({ file: path, env: {}, flags: {} });
+    expect(config.credentials?.file).toBe(join(dir, 'okx-secrets.yaml'));
+    expect(config.collectors[0]?.credentials?.file).toBe('/run/okx.json');
+  });
+
+  it('refuses a secret given both literally and by variable, without quoting it', async () => {
+    const both = '{ apiKey: k3y-abc, apiKeyEnv: OKX_API_KEY }';
+    const numeric = '{ passphrase: 1234 }';
+    const refusals: [string, unknown][][] = [];
+    for (const [name, credentials] of [
+      ['both.yaml', both],
+      ['numeric.yaml', numeric],
+    ] as const) {
+      const text = `collectors:\n  - { exchange: okx, symbol: A-B, credentials: ${credentials} }\n`;
+      const path = await withMode(name, text, 0o600);
+      const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+      expect(error.message).not.toContain('k3y-abc');
+      expect(error.message).not.toContain('1234');
+      refusals.push(error.issues.map((i) => [i.field, i.received]));
+    }
+    expect(refusals).toEqual([
+      [['collectors.0.credentials.apiKeyEnv', 'OKX_API_KEY']],
+      [['collectors.0.credentials.passphrase', '[redacted]']],
+    ]);
+  });
+
+  it('redacts secrets inside a value the schema quotes back whole', async () => {
+    const text = 'collectors:\n  - { exchange: okx, symbol: A-B, token: tok-123 }\n';
+    const path = await withMode('unknown-key.yaml', text, 0o600);
+    const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+    expect(JSON.stringify(error.issues)).not.toContain('tok-123');
+    expect(error.message).not.toContain('tok-123');
   });
 });

@@ -1,10 +1,15 @@
 import { EventEmitter } from 'node:events';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { EMPTY, Subject } from 'rxjs';
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import type { CollectorManager, ManagerOptions } from '../../src/api.ts';
+import { DEFAULT_SUPERVISION } from '../../src/config/schema.ts';
 import { main, USAGE } from '../../src/service/cli.ts';
-import type { CliIo } from '../../src/service/io.ts';
+import { type CliIo, fatalHandler } from '../../src/service/io.ts';
 import type { MarketEvent, TradeEvent } from '../../src/streams/events.ts';
 
 /** A writable that keeps what it is given, a little later each time, like a slow reader. */
@@ -135,9 +140,12 @@ describe('market-collector: command line', () => {
 
   it('exits 2 for invalid demo flags before starting anything', async () => {
     const h = harness();
-    expect(await main(['demo', '--speed', '0', '--loops', '-1'], h.io)).toBe(2);
-    expect(h.stderr.text()).toContain('speed');
-    expect(h.stderr.text()).toContain('loops');
+    // `--loops=-1`: parseArgs takes a separate `-1` for an option, not a value.
+    const argv = ['demo', '--speed', '0', '--loops=-1', '--shutdown-timeout-ms', 'soon'];
+    expect(await main(argv, h.io)).toBe(2);
+    expect(h.stderr.text()).toContain('speed: got "0"');
+    expect(h.stderr.text()).toContain('loops: got "-1"');
+    expect(h.stderr.text()).toContain('shutdownTimeoutMs: got "soon"');
     expect(h.manager.options).toEqual([]);
   });
 });
@@ -228,5 +236,222 @@ describe('market-collector run', () => {
       reason: 'stdout-closed',
     });
     expect(h.logs.find((line) => line.msg === 'stopped')).toMatchObject({ discarded: 1 });
+  });
+});
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'market-collector-cli-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function configFile(name: string, text: string, mode = 0o600): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, text);
+  await chmod(path, mode);
+  return path;
+}
+
+const TWO_COLLECTORS = `
+collectors:
+  - exchange: okx
+    symbols: [BTC-USDT, ETH-USDT]
+    credentials: { apiKey: k3y-literal, secretKeyEnv: OKX_SECRET_KEY }
+  - exchange: okx
+    symbol: BTC-USDT-SWAP
+`;
+
+/** Secrets of the tests below: none may appear on stdout, stderr or in a log line. */
+const SECRETS = ['k3y-literal', 's3cr3t-from-env'];
+
+function expectNoSecrets(h: Harness): void {
+  const everything = [h.stdout.text(), h.stderr.text(), JSON.stringify(h.logs)].join('\n');
+  for (const secret of SECRETS) expect(everything).not.toContain(secret);
+}
+
+describe('market-collector config validate', () => {
+  it('prints a one-line summary and exits 0 for a valid file', async () => {
+    const path = await configFile('valid.yaml', TWO_COLLECTORS);
+    const h = harness();
+    expect(await main(['config', 'validate', path], h.io)).toBe(0);
+    expect(h.stdout.text()).toBe(
+      'valid: 2 collectors (okx: BTC-USDT, ETH-USDT; okx: BTC-USDT-SWAP)\n',
+    );
+    expectNoSecrets(h);
+  });
+
+  it('checks the file alone, whatever the environment says', async () => {
+    const path = await configFile('alone.yaml', TWO_COLLECTORS);
+    const h = harness();
+    const io = { ...h.io, env: { MARKET_COLLECTOR_SYMBOLS: 'SOL-USDT', OKX_SECRET_KEY: '' } };
+    expect(await main(['config', 'validate', path], io)).toBe(0);
+    expect(h.stdout.text()).toContain('valid: 2 collectors');
+  });
+
+  it('exits 2 with field, value and expectation for an invalid file', async () => {
+    const path = await configFile(
+      'invalid.yaml',
+      'collectors:\n  - { exchange: okx, symbol: BTC-USDT, timers: { pingIntervalMs: -5 } }\n',
+    );
+    const h = harness();
+    expect(await main(['config', 'validate', path], h.io)).toBe(2);
+    expect(h.stdout.text()).toBe('');
+    expect(h.stderr.text()).toMatch(/collectors\.0\.timers\.pingIntervalMs: got -5, expected /);
+  });
+
+  it.skipIf(process.platform === 'win32')(
+    'exits 2 for a secret-bearing file others can read, with the chmod to run',
+    async () => {
+      const path = await configFile('open.yaml', TWO_COLLECTORS, 0o644);
+      const h = harness();
+      expect(await main(['config', 'validate', path], h.io)).toBe(2);
+      expect(h.stderr.text()).toContain(`(mode 0644): run chmod 600 ${path}`);
+      expectNoSecrets(h);
+    },
+  );
+
+  it('exits 2 with the usage without exactly one FILE, or for an unknown subcommand', async () => {
+    for (const argv of [
+      ['config', 'validate'],
+      ['config', 'validate', 'a.yaml', 'b.yaml'],
+      ['config', 'check'],
+      ['config'],
+    ]) {
+      const h = harness();
+      expect(await main(argv, h.io)).toBe(2);
+      expect(h.stderr.text()).toContain(USAGE);
+    }
+  });
+});
+
+describe('market-collector config print', () => {
+  it('prints the resolved config as YAML, defaults applied and secrets redacted', async () => {
+    const path = await configFile('print.yaml', TWO_COLLECTORS);
+    const h = harness();
+    const io = { ...h.io, env: { MARKET_COLLECTOR_TIMERS_PING_INTERVAL_MS: '15000' } };
+    const argv = ['config', 'print', '--config', path, '--max-restarts', '2'];
+    expect(await main(argv, io)).toBe(0);
+    const printed = parseYaml(h.stdout.text());
+    expect(printed.supervisor).toMatchObject({
+      strategy: DEFAULT_SUPERVISION.strategy,
+      maxRestarts: 2,
+      health: { intervalMs: DEFAULT_SUPERVISION.health.intervalMs },
+    });
+    expect(printed.collectors[1].timers.pingIntervalMs).toBe(15_000);
+    expect(printed.collectors[0].credentials).toEqual({
+      apiKey: '[redacted]',
+      secretKeyEnv: 'OKX_SECRET_KEY',
+    });
+    expectNoSecrets(h);
+  });
+
+  it('prints JSON with --format json, and refuses another format', async () => {
+    const json = harness();
+    expect(
+      await main(['config', 'print', '--symbols', 'BTC-USDT', '--format', 'json'], json.io),
+    ).toBe(0);
+    expect(JSON.parse(json.stdout.text()).collectors[0].symbols).toEqual(['BTC-USDT']);
+    const xml = harness();
+    expect(
+      await main(['config', 'print', '--symbols', 'BTC-USDT', '--format', 'xml'], xml.io),
+    ).toBe(2);
+    expect(xml.stderr.text()).toContain('format: got "xml", expected yaml or json');
+  });
+});
+
+describe('market-collector run: configuration', () => {
+  it('gives the manager the supervisor policy and collectors without their credentials', async () => {
+    const path = await configFile('run.yaml', TWO_COLLECTORS);
+    const h = harness();
+    const io = { ...h.io, env: { OKX_SECRET_KEY: 's3cr3t-from-env' } };
+    const exit = main(['run', '--config', path, '--restart-strategy', 'one-for-all'], io);
+    await vi.waitFor(() => expect(h.manager.starts).toBe(1));
+    const [options] = h.manager.options;
+    expect(options?.supervisor).toMatchObject({ strategy: 'one-for-all', maxRestarts: 5 });
+    expect(options?.collectors).toHaveLength(2);
+    for (const collector of options?.collectors ?? [])
+      expect(collector).not.toHaveProperty('credentials');
+    expect(h.logs.find((line) => line.msg === 'credentials resolved')).toMatchObject({
+      collectors: 1,
+    });
+    h.signals.emit('SIGTERM');
+    expect(await exit).toBe(0);
+    expectNoSecrets(h);
+  });
+
+  it('exits 2 before starting anything when a credentials variable is not set', async () => {
+    const path = await configFile('unset.yaml', TWO_COLLECTORS);
+    const h = harness();
+    expect(await main(['run', '--config', path], h.io)).toBe(2);
+    expect(h.stderr.text()).toContain(
+      'collectors.0.credentials.secretKeyEnv: got "OKX_SECRET_KEY"',
+    );
+    expect(h.manager.options).toEqual([]);
+  });
+});
+
+describe('market-collector run: shutdown', () => {
+  it('logs an error and exits 1 when the stop outlasts the shutdown timeout', async () => {
+    const h = harness();
+    h.manager.stopGate = new Promise(() => undefined);
+    void main([...RUN, '--shutdown-timeout-ms', '50'], h.io);
+    await vi.waitFor(() => expect(h.manager.starts).toBe(1));
+    h.signals.emit('SIGTERM');
+    await vi.waitFor(() => expect(h.exits).toEqual([1]));
+    const line = h.logs.find(
+      (l) => l.msg === 'shutdown deadline passed; exiting without a clean stop',
+    );
+    expect(line).toMatchObject({ level: 50, timeoutMs: 50 });
+  });
+
+  it('waits for stdout to drain before it resolves', async () => {
+    const h = harness(sink({ highWaterMark: 16 }));
+    const exit = main(RUN, h.io);
+    await vi.waitFor(() => expect(h.manager.starts).toBe(1));
+    for (let i = 0; i < 50; i += 1) h.manager.data$.next(trade(i));
+    h.signals.emit('SIGINT');
+    expect(await exit).toBe(0);
+    // Every line had left the stream's buffer by then, not merely been handed to it.
+    expect(h.stdout.stream.writableLength).toBe(0);
+    expect(h.stdout.text().split('\n').filter(Boolean)).toHaveLength(50);
+  });
+});
+
+describe('fatalHandler', () => {
+  it('logs an uncaught error at fatal through the sanitizer and exits 1', () => {
+    const lines: Record<string, unknown>[] = [];
+    const exits: number[] = [];
+    const handle = fatalHandler({
+      exit: (code) => exits.push(code),
+      logDestination: { write: (line: string) => lines.push(JSON.parse(line)) },
+    });
+    handle(new Error('GET wss://u:hunter2@ws.okx.com/ws?token=tok-1 failed'), 'uncaughtException');
+    handle('password=hunter2', 'unhandledRejection');
+    expect(exits).toEqual([1, 1]);
+    expect(lines.map((l) => [l.level, l.msg, l.origin])).toEqual([
+      [60, 'uncaught exception; exiting', 'uncaughtException'],
+      [60, 'unhandled rejection; exiting', 'unhandledRejection'],
+    ]);
+    expect(lines[0]?.err).toEqual({ name: 'Error', message: 'GET wss://ws.okx.com/ws failed' });
+    expect(JSON.stringify(lines)).not.toContain('hunter2');
+    expect(JSON.stringify(lines)).not.toContain('tok-1');
+  });
+
+  it('exits 1 even when logging fails', () => {
+    const exits: number[] = [];
+    const handle = fatalHandler({
+      exit: (code) => exits.push(code),
+      logDestination: {
+        write: () => {
+          throw new Error('EPIPE');
+        },
+      },
+    });
+    handle(new Error('boom'), 'uncaughtException');
+    expect(exits).toEqual([1]);
   });
 });
