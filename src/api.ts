@@ -95,6 +95,8 @@ export interface ManagerStatus {
   readonly countsByState: Readonly<Record<string, number>>;
   /** Ids of collectors the supervisor gave up on. */
   readonly failed: readonly string[];
+  /** Every fault of the runtime by code, including those of no collector (`subscriber-threw`). */
+  readonly faultsByCode: Readonly<Record<string, number>>;
   readonly process: ProcessResources;
 }
 
@@ -151,10 +153,11 @@ export interface CollectorManager {
   stopAll(): Promise<void>;
   /** Validates and adds a collector (started if the manager is running); returns its id. */
   addCollector(config: CollectorConfigInput): string;
-  removeCollector(id: string): void;
-  enableCollector(id: string): void;
-  disableCollector(id: string): void;
-  restartCollector(id: string): void;
+  /** Lifecycle by id; each returns false (and does nothing) for an id it does not know. */
+  removeCollector(id: string): boolean;
+  enableCollector(id: string): boolean;
+  disableCollector(id: string): boolean;
+  restartCollector(id: string): boolean;
   restartAll(): void;
   listCollectors(): CollectorSummary[];
   getStatus(): ManagerStatus;

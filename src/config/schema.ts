@@ -61,8 +61,10 @@ export const DEFAULT_SUPERVISION = {
 
 export const RESTART_STRATEGIES = ['one-for-one', 'one-for-all', 'rest-for-one'] as const;
 
-const ms = z.number().int().nonnegative();
-const positiveMs = z.number().int().positive();
+/** Node's timers take at most 2^31 - 1 ms and silently fire after 1 ms beyond it. */
+const MAX_TIMER_MS = 2_147_483_647;
+const ms = z.number().int().nonnegative().max(MAX_TIMER_MS);
+const positiveMs = z.number().int().positive().max(MAX_TIMER_MS);
 
 export const backoffSchema = z.strictObject({
   initialMs: positiveMs.default(DEFAULT_TIMERS.backoff.initialMs),

@@ -108,6 +108,8 @@ const MAX_UNANSWERED_ATTEMPTS = 2;
 const MAX_RESYNCS = 5;
 const RESYNC_WINDOW_MS = 10 * 60_000;
 const RESYNC_MESSAGE = 'book resync';
+/** The code of a subscription the exchange neither acknowledged nor refused. */
+const NO_ANSWER = 'no-answer';
 /** Transient refusals retried at most this many times in a row before the subscription fails. */
 const MAX_TRANSIENT_RETRIES = 8;
 
@@ -351,7 +353,11 @@ export function createCollectorMachine(deps: CollectorDeps) {
     later(fx, () =>
       deps.reportFault(
         next,
-        permanent ? 'subscribe-rejected' : 'subscribe-retry',
+        code === NO_ANSWER
+          ? 'subscribe-unanswered'
+          : permanent
+            ? 'subscribe-rejected'
+            : 'subscribe-retry',
         `${sub.channel} ${sub.symbol}: ${code} ${message}`,
         sub.connectionId,
       ),
@@ -578,7 +584,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
           fx,
           next,
           { ...sub, retries: MAX_TRANSIENT_RETRIES },
-          'no-answer',
+          NO_ANSWER,
           'the exchange neither acknowledged nor refused the subscription',
         );
       }
@@ -596,9 +602,6 @@ export function createCollectorMachine(deps: CollectorDeps) {
     if (slot === undefined || context.handovers[slot.group] !== undefined) return context;
     if (context.primary[slot.group] !== connectionId) return context;
     const spawned = spawnConnection(fx, context, slot.group);
-    later(fx, () =>
-      deps.reportState(spawned.context, 'handover', `notice: replacing ${connectionId}`),
-    );
     return {
       ...spawned.context,
       handovers: {
@@ -741,6 +744,8 @@ export function createCollectorMachine(deps: CollectorDeps) {
     actions: {
       openConnections: enqueueActions(({ context, enqueue }) =>
         guarded(enqueue, context, (fx) => {
+          // A (re)start may follow lost data: the feed checks the next trade of every symbol.
+          later(fx, () => deps.markDisconnected(context.collectorId));
           let next: CollectorContext = {
             ...context,
             connections: {},

@@ -1,6 +1,7 @@
 import { assign, enqueueActions, sendParent, sendTo, setup } from 'xstate';
 import type { TimersConfig } from '../config/schema.ts';
 import type { ControlMessage } from '../exchanges/types.ts';
+import type { FaultCode } from '../streams/faults.ts';
 import { backoffDelayMs } from './backoff.ts';
 import type { createSocketLogic, SocketCommand, SocketEvent, SocketInput } from './socket.ts';
 
@@ -91,7 +92,10 @@ export interface ConnectionDeps {
   ) => SilenceVerdict;
   readonly reportState: (context: ConnectionContext, state: string, reason?: string) => void;
   readonly reportReconnect: (context: ConnectionContext) => void;
+  readonly reportFault: (context: ConnectionContext, code: FaultCode, message: string) => void;
 }
+
+const REASONED_STATES = new Set(['reconnecting', 'error']);
 
 /** Upgrade statuses that a retry will not change (wrong path, forbidden, blocked by law). */
 function isPermanentRefusal(status: number | undefined): boolean {
@@ -242,8 +246,23 @@ export function createConnectionMachine(deps: ConnectionDeps) {
           connectionId: context.connectionId,
         }),
       ),
+      // Only the states a reason explains carry one; a later `connecting` is not "because of" it.
       reportState: ({ context }, params: { state: string }) =>
-        deps.reportState(context, params.state, context.lastReason),
+        deps.reportState(
+          context,
+          params.state,
+          REASONED_STATES.has(params.state) ? context.lastReason : undefined,
+        ),
+      reportSocketError: ({ context, event }) => {
+        if (event.type !== 'SOCKET.CLOSED' || event.error === undefined) return;
+        deps.reportFault(context, 'socket-error', event.error);
+      },
+      reportRefusal: ({ context }) =>
+        deps.reportFault(
+          context,
+          'connect-refused-permanently',
+          `${context.url}: ${context.lastReason ?? 'refused'} ${MAX_PERMANENT_REFUSALS} times`,
+        ),
       reportReconnect: ({ context }) => deps.reportReconnect(context),
     },
   }).createMachine({
@@ -288,8 +307,12 @@ export function createConnectionMachine(deps: ConnectionDeps) {
         initial: 'connecting',
         on: {
           'SOCKET.CLOSED': [
-            { guard: 'refusedForGood', target: 'error', actions: 'noteClosed' },
-            { target: 'reconnecting', actions: 'noteClosed' },
+            {
+              guard: 'refusedForGood',
+              target: 'error',
+              actions: ['noteClosed', 'reportSocketError'],
+            },
+            { target: 'reconnecting', actions: ['noteClosed', 'reportSocketError'] },
           ],
           'CONNECTION.STOP': '.closing',
           'CONNECTION.RECYCLE': { target: 'reconnecting', actions: 'noteRecycle' },
@@ -392,7 +415,7 @@ export function createConnectionMachine(deps: ConnectionDeps) {
       },
       /** Refused for good (e.g. HTTP 451): no retry until someone asks. */
       error: {
-        entry: [{ type: 'reportState', params: { state: 'error' } }, 'tellFailed'],
+        entry: [{ type: 'reportState', params: { state: 'error' } }, 'reportRefusal', 'tellFailed'],
         on: { 'CONNECTION.RETRY': 'queued' },
       },
       stopped: {

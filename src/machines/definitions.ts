@@ -30,6 +30,7 @@ export function machineDefinitions(): MachineDefinition[] {
     judgeSilence: () => ({ stalled: undefined, silentMs: 0, nextCheckMs: 0 }),
     reportState: () => undefined,
     reportReconnect: () => undefined,
+    reportFault: () => undefined,
   });
   const collector = createCollectorMachine({
     connection,

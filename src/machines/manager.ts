@@ -35,7 +35,7 @@ import { systemClock } from './clock.ts';
 import { type CollectorContext, channelOptions, createCollectorMachine } from './collector.ts';
 import { type ConnectionContext, createConnectionMachine } from './connection.ts';
 import { createSocketLogic, SocketTracker } from './socket.ts';
-import { type ChildEntry, createSupervisorMachine } from './supervisor.ts';
+import { type ChildEntry, createSupervisorMachine, type SupervisorEvent } from './supervisor.ts';
 
 /**
  * The manager: the supervisor actor that owns every collector as a child, and the runtime around
@@ -105,7 +105,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
   const processMonitor = new ProcessMonitor();
   /** Last snapshots of collectors whose actor the supervisor stopped (failed, in backoff). */
   const retained = new Map<string, CollectorSnapshot>();
-  let releaseGuard: (() => void) | undefined;
+  let guarded = false;
 
   const emitData = (event: MarketEvent) => data.next(event);
   const bookChanges = new Subject<{ collectorId: string; channel: string; sync: BookSync }>();
@@ -130,14 +130,26 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         to: state,
         reason,
       }),
-    reportReconnect: (context) =>
+    reportFault: (context, code, message) => {
+      const fault = {
+        code,
+        detail: message,
+        sample: undefined,
+        connectionId: context.connectionId,
+      };
+      feeds.get(context.collectorId)?.recordFault(fault);
+    },
+    reportReconnect: (context) => {
+      const feed = feeds.get(context.collectorId);
+      if (feed !== undefined) feed.stats.reconnects++;
       reporter.reconnect({
         collectorId: context.collectorId,
         connectionId: context.connectionId,
         attempt: context.attempt,
         delayMs: context.backoffMs,
         reason: context.lastReason ?? 'unknown',
-      }),
+      });
+    },
   });
   const collector = createCollectorMachine({
     connection,
@@ -214,6 +226,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         collectorId: id,
         adapter,
         clock,
+        wanted: wantedEvents(config),
         emit: emitData,
         bookChanged: (sync, channel) => bookChanges.next({ collectorId: id, channel, sync }),
         fault: (fault) =>
@@ -259,10 +272,13 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       });
     }
     const lifecycle = lifecycleOf(entry, snapshot);
+    // During a 64008 handover the replacement is not yet the connection serving data.
+    const primaries = new Set(Object.values(context.primary));
+    const serving = connections.filter((c) => primaries.has(c.id));
     const state = !entry.enabled
       ? 'disabled'
       : lifecycle === 'running'
-        ? collectorState(lifecycle, connections)
+        ? collectorState(lifecycle, serving)
         : lifecycle;
     const subscriptions: SubscriptionStatus[] = Object.values(context.subscriptions).map((s) => ({
       dataType: s.dataType,
@@ -285,7 +301,9 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       since: Math.max(startedAt, ...lastChanges.filter((t): t is number => t !== undefined)),
       connections,
       subscriptions,
-      reconnects: context.reconnects,
+      // Every attempt counts, refused upgrades included; the collector's own count (drops of an
+      // open connection) drives the health monitor.
+      reconnects: stats.reconnects,
       restarts: entry.restarts,
       lastRestartReason: entry.lastRestartReason,
       nextRestartAt: entry.nextRestartAt,
@@ -374,6 +392,17 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     );
   }
 
+  function command(event: Extract<SupervisorEvent, { id: string }>): boolean {
+    if (
+      typeof event.id !== 'string' ||
+      actor.getSnapshot().context.entries[event.id] === undefined
+    ) {
+      return false;
+    }
+    actor.send(event);
+    return true;
+  }
+
   function ids(): string[] {
     return Object.keys(actor.getSnapshot().context.entries);
   }
@@ -384,29 +413,32 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     actor,
     startAll() {
       processMonitor.start();
-      releaseGuard ??= guardSubscribers((error) =>
-        reporter.fault({
-          code: 'subscriber-threw',
-          collectorId: undefined,
-          connectionId: undefined,
-          message: error instanceof Error ? error.message : String(error),
-          sample: undefined,
-        }),
-      );
+      if (!guarded) {
+        guarded = true;
+        guardSubscribers((error) =>
+          reporter.fault({
+            code: 'subscriber-threw',
+            collectorId: undefined,
+            connectionId: undefined,
+            message: error instanceof Error ? error.message : String(error),
+            sample: undefined,
+          }),
+        );
+      }
       actor.send({ type: 'SUPERVISOR.START_ALL' });
     },
     async stopAll() {
       actor.send({ type: 'SUPERVISOR.STOP_ALL' });
       await sockets.whenIdle();
       processMonitor.stop();
-      releaseGuard?.();
-      releaseGuard = undefined;
+      // The subscriber guard stays: RxJS reports a subscriber's throw on a timer, possibly after
+      // this promise resolved, and without the guard that report would end the process.
     },
     addCollector,
-    removeCollector: (id) => actor.send({ type: 'SUPERVISOR.REMOVE', id }),
-    enableCollector: (id) => actor.send({ type: 'SUPERVISOR.ENABLE', id }),
-    disableCollector: (id) => actor.send({ type: 'SUPERVISOR.DISABLE', id }),
-    restartCollector: (id) => actor.send({ type: 'SUPERVISOR.RESTART', id }),
+    removeCollector: (id) => command({ type: 'SUPERVISOR.REMOVE', id }),
+    enableCollector: (id) => command({ type: 'SUPERVISOR.ENABLE', id }),
+    disableCollector: (id) => command({ type: 'SUPERVISOR.DISABLE', id }),
+    restartCollector: (id) => command({ type: 'SUPERVISOR.RESTART', id }),
     restartAll: () => actor.send({ type: 'SUPERVISOR.RESTART_ALL' }),
     listCollectors(): CollectorSummary[] {
       return ids().flatMap((id) => {
@@ -427,6 +459,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         collectors,
         countsByState,
         failed,
+        faultsByCode: reporter.faultsByCode(),
         process: processMonitor.sample(),
       };
     },
@@ -437,6 +470,19 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
 
   for (const config of options.collectors ?? []) addCollector(config);
   return manager;
+}
+
+const EVENT_TYPES_OF: Readonly<Record<DataType, readonly string[]>> = {
+  trade: ['trade'],
+  ticker: ['ticker'],
+  orderbook: ['book_change'],
+  candle: ['candle'],
+};
+
+/** The event types a collector's feed may emit, per symbol. */
+function wantedEvents(config: CollectorConfig): Map<string, Set<string>> {
+  const types = new Set(config.dataTypes.flatMap((t) => EVENT_TYPES_OF[t]));
+  return new Map(symbolsOf(config).map((symbol) => [symbol, types]));
 }
 
 /** The collector's lifecycle: the supervisor's view first, then the collector machine's own. */

@@ -17,10 +17,10 @@ export const FAULT_CODES = {
   'data-unsubscribed': 'data arrived for a subscription that is not wanted',
   /** A timestamp outside the plausible range (before 2010 or more than a day ahead). */
   'timestamp-implausible': 'an event carried an implausible timestamp',
-  /** A trade id seen before within the dedupe window; the copy was dropped. */
-  'trade-duplicate': 'a duplicate trade was dropped',
   /** The exchange refused a subscription for good (60018 and kin). */
   'subscribe-rejected': 'the exchange rejected a subscription permanently',
+  /** The exchange neither acknowledged nor refused a subscription, twice: it is failed. */
+  'subscribe-unanswered': 'the exchange never answered a subscription',
   /** The exchange refused a subscription for now (60014, 63999, 64007): retried with backoff. */
   'subscribe-retry': 'the exchange refused a subscription for now',
   /** An error frame that could not be tied to any request. */

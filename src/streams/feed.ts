@@ -23,6 +23,8 @@ import type { FaultCode } from './faults.ts';
 export interface FeedStats {
   messages: number;
   bytes: number;
+  /** Reconnect attempts of the collector's connections, refused upgrades included. */
+  reconnects: number;
   events: number;
   faults: number;
   duplicatesDropped: number;
@@ -43,6 +45,12 @@ export interface FeedOptions {
   readonly clock: Clock;
   readonly emit: (event: MarketEvent) => void;
   readonly fault: (fault: FeedFault) => void;
+  /**
+   * The event types wanted per symbol. Anything else the exchange pushes (a symbol nobody asked
+   * for, a channel of another collector) is counted as `data-unsubscribed` and dropped, so data
+   * is never filed under a collector that did not ask for it.
+   */
+  readonly wanted: ReadonlyMap<string, ReadonlySet<string>>;
   /** Called after a maintained book changed (applied, reset, invalidated). */
   readonly bookChanged?: (sync: BookSync, channel: string) => void;
 }
@@ -64,6 +72,7 @@ export class CollectorFeed implements FrameSink {
   readonly stats: FeedStats = {
     messages: 0,
     bytes: 0,
+    reconnects: 0,
     events: 0,
     faults: 0,
     duplicatesDropped: 0,
@@ -96,7 +105,10 @@ export class CollectorFeed implements FrameSink {
     const events = result.events;
     if (events === undefined) return result.control;
     if (result.books !== undefined) return this.deliverBooks(events, result.books, connectionId);
-    for (let i = 0; i < events.length; i++) this.deliver(events[i] as MarketEvent);
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as MarketEvent;
+      if (this.isWanted(event, connectionId)) this.deliver(event);
+    }
     return result.control;
   }
 
@@ -124,6 +136,7 @@ export class CollectorFeed implements FrameSink {
     for (let i = 0; i < books.length; i++) {
       const message = books[i] as BookMessage;
       const event = events[i] as BookChangeEvent;
+      if (!this.isWanted(event, connectionId)) continue;
       const sync = this.bookFor(message.channel, message.symbol);
       const result = sync.apply(message);
       switch (result.outcome) {
@@ -158,6 +171,17 @@ export class CollectorFeed implements FrameSink {
       }
     }
     return control;
+  }
+
+  private isWanted(event: MarketEvent, connectionId: string): boolean {
+    if (this.options.wanted.get(event.symbol)?.has(event.type) === true) return true;
+    this.recordFault({
+      code: 'data-unsubscribed',
+      detail: `${event.type} for ${event.symbol}, which this collector did not subscribe`,
+      sample: undefined,
+      connectionId,
+    });
+    return false;
   }
 
   private bookFor(channel: string, symbol: string): BookSync {

@@ -67,7 +67,9 @@ export class TelemetryReporter {
     const at = this.now();
     const from = this.lastState.get(key)?.state;
     this.lastState.set(key, { state: change.to, at });
-    this.loggerFor(change.collectorId, change.connectionId).info(
+    const logger = this.loggerFor(change.collectorId, change.connectionId);
+    const bad = change.to === 'error' || change.to === 'failed';
+    (bad ? logger.warn.bind(logger) : logger.info.bind(logger))(
       { machine: change.machine, from, to: change.to, reason: change.reason },
       `${change.machine} ${from ?? '(new)'} -> ${change.to}`,
     );
@@ -99,11 +101,16 @@ export class TelemetryReporter {
   subscription(event: Omit<SubscriptionTelemetry, 'type' | 'at'>): void {
     if (event.state === 'failed' || event.state === 'retrying') {
       this.loggerFor(event.collectorId).warn(
-        { channel: event.channel, symbol: event.symbol, code: event.code, msg: event.message },
+        { channel: event.channel, symbol: event.symbol, code: event.code, detail: event.message },
         `subscription ${event.state}`,
       );
     }
     this.emit({ type: 'subscription', at: this.now(), ...event });
+  }
+
+  /** Faults counted for the whole runtime, by code (the per-collector counts live in feeds). */
+  faultsByCode(): Record<string, number> {
+    return Object.fromEntries(this.faultCounts);
   }
 
   fault(fault: {
@@ -115,6 +122,14 @@ export class TelemetryReporter {
   }): void {
     const count = (this.faultCounts.get(fault.code) ?? 0) + 1;
     this.faultCounts.set(fault.code, count);
+    // A telemetry$ subscriber that throws would throw again on the fault reporting its throw:
+    // past the first few, such faults are counted and logged but not emitted.
+    if (fault.code === 'subscriber-threw' && count > FAULTS_LOGGED_IN_FULL) {
+      if (count % FAULT_LOG_EVERY === 0) {
+        this.loggerFor(undefined).warn({ fault: fault.code, count }, fault.message);
+      }
+      return;
+    }
     if (count <= FAULTS_LOGGED_IN_FULL || count % FAULT_LOG_EVERY === 0) {
       this.loggerFor(fault.collectorId, fault.connectionId).warn(
         { fault: fault.code, count, sample: fault.sample },

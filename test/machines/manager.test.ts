@@ -175,3 +175,77 @@ describe('inspection', () => {
     expect(inspected.some((e) => e.type === '@xstate.snapshot' && e.id === 'watched')).toBe(true);
   });
 });
+
+describe('faults found by a new user', () => {
+  it('survives a telemetry$ subscriber that throws on every event, without a fault storm', async () => {
+    const t = await startHarness();
+    h = t;
+    let calls = 0;
+    t.manager.telemetry$.subscribe(() => {
+      calls++;
+      throw new Error('telemetry boom');
+    });
+    const id = t.add({ dataTypes: ['trade'] });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    await new Promise((r) => setTimeout(r, 100));
+    const threw = t.manager.getStatus().faultsByCode['subscriber-threw'] ?? 0;
+    // Each state change throws once; the reports of those throws are not fed back in a loop.
+    expect(threw).toBeGreaterThan(0);
+    expect(calls).toBeLessThan(100);
+    await t.manager.stopAll();
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it('announces a gap after a restart when trades were missed', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ dataTypes: ['trade'] });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.pushTrades('BTC-USDT', [1, 2, 3]);
+    await t.until(() => t.events.length === 3);
+    t.manager.restartCollector(id);
+    await t.advanceUntil(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.pushTrades('BTC-USDT', [7, 8]);
+    await t.until(() => t.events.length === 6, 'gap and two trades');
+    expect(t.events[3]).toMatchObject({ type: 'gap', fromId: '3', toId: '7', missing: 3 });
+  });
+
+  it('drops data for a symbol the collector did not subscribe, as a counted fault', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ dataTypes: ['trade'] });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.sendRaw(
+      JSON.stringify({
+        arg: { channel: 'trades', instId: 'DOGE-USDT' },
+        data: [
+          {
+            instId: 'DOGE-USDT',
+            tradeId: '5',
+            px: '0.1',
+            sz: '10',
+            side: 'buy',
+            ts: String(t.clock.now()),
+          },
+        ],
+      }),
+    );
+    t.mock.pushTrades('BTC-USDT', [1]);
+    await t.until(() => t.events.length === 1);
+    expect(t.events[0]?.symbol).toBe('BTC-USDT');
+    expect(t.manager.getCollector(id)?.getStatus().faultsByCode['data-unsubscribed']).toBe(1);
+  });
+
+  it('says whether a lifecycle call named a collector it knows', () => {
+    const manager = createCollectorManager();
+    manager.addCollector({ id: 'k', exchange: 'okx', symbols: ['BTC-USDT'] });
+    expect(manager.disableCollector('nope')).toBe(false);
+    expect(manager.restartCollector('nope')).toBe(false);
+    expect(manager.disableCollector('k')).toBe(true);
+    expect(manager.removeCollector('k')).toBe(true);
+    expect(manager.removeCollector('k')).toBe(false);
+  });
+});

@@ -53,7 +53,7 @@ export async function startHarness(
     events,
     telemetry,
     advance: (ms) => clock.increment(ms),
-    until: (predicate, what, timeoutMs) => waitFor(predicate, timeoutMs ?? 3000, what),
+    until: (predicate, what, timeoutMs) => waitFor(predicate, timeoutMs ?? 10_000, what),
     async advanceUntil(predicate, what = 'condition', stepMs = 500, steps = 200) {
       for (let i = 0; i < steps; i++) {
         if (predicate()) return;

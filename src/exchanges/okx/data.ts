@@ -60,8 +60,8 @@ export function parseTrade(
   const side = element.side;
   const timestamp = epochMs(element.ts);
   if (typeof id !== 'string' || id.length === 0) return invalid('tradeId', id, NON_EMPTY);
-  if (!Number.isFinite(price)) return invalid('px', element.px, DECIMAL);
-  if (!Number.isFinite(amount)) return invalid('sz', element.sz, DECIMAL);
+  if (!(price > 0)) return invalid('px', element.px, POSITIVE_DECIMAL);
+  if (!(amount > 0)) return invalid('sz', element.sz, POSITIVE_DECIMAL);
   if (side !== 'buy' && side !== 'sell') return invalid('side', side, '"buy" or "sell"');
   if (!Number.isFinite(timestamp)) return invalid('ts', element.ts, EPOCH_MS);
   if (!isPlausibleTime(timestamp, context.receivedAt)) return implausible(element.ts);
@@ -168,8 +168,16 @@ export function parseCandle(
 }
 
 /** A required decimal string as a number; NaN for anything else, `""` included. */
+const POSITIVE_DECIMAL = 'a positive decimal string';
+
 export function decimal(value: unknown): number {
-  return typeof value === 'string' && value.length !== 0 ? +value : Number.NaN;
+  if (typeof value !== 'string' || value.length === 0) return Number.NaN;
+  // Plain digits and one dot only: `+` alone would take "0x10", "1e3", " 5" and "-2".
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 48 || c > 57) && c !== 46) return Number.NaN;
+  }
+  return +value;
 }
 
 /** Epoch ms from a string of digits; NaN for anything else (numbers too: OKX sends strings). */
@@ -181,9 +189,7 @@ export function epochMs(value: unknown): number {
 /** An optional decimal: absent or `""` is undefined, a usable string a number, the rest NaN. */
 function optionalDecimal(value: unknown): number | undefined {
   if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string') return Number.NaN;
-  const number = +value;
-  return Number.isFinite(number) ? number : Number.NaN;
+  return decimal(value);
 }
 
 export function isPlausibleTime(timestamp: number, receivedAt: number): boolean {

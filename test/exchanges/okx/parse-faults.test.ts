@@ -234,3 +234,27 @@ describe('parse: implausible timestamps', () => {
     expect(parse(candlePush(['0', ...CANDLE.slice(1)])).fault?.code).toBe('timestamp-implausible');
   });
 });
+
+describe('numbers that are not plain positive decimals', () => {
+  const context = { collectorId: 'c', receivedAt: Date.UTC(2026, 0, 1) };
+  const trade = (px: string, sz: string) =>
+    JSON.stringify({
+      arg: { channel: 'trades', instId: 'BTC-USDT' },
+      data: [
+        { instId: 'BTC-USDT', tradeId: '1', px, sz, side: 'buy', ts: String(context.receivedAt) },
+      ],
+    });
+  it.each([
+    ['-5', '1'],
+    ['0', '1'],
+    ['0x10', '1'],
+    ['1e3', '1'],
+    [' 5', '1'],
+    ['100', '-2'],
+    ['100', '0'],
+  ])('refuses a trade with px %j and sz %j as frame-invalid-data', (px, sz) => {
+    const result = okxAdapter.parse(trade(px, sz), context);
+    expect(result.events ?? []).toHaveLength(0);
+    expect(result.fault?.code).toBe('frame-invalid-data');
+  });
+});
