@@ -45,7 +45,7 @@ export type SocketEvent =
 /** The part of a collector's feed a socket hands frames to. */
 export interface FrameSink {
   /** Parses and delivers one text frame; returns its control message, if any. */
-  ingest(text: string, connectionId: string): ControlMessage | undefined;
+  ingest(text: string, connectionId: string, receivedAt: number): ControlMessage | undefined;
   /** A frame that could not be read as text. */
   rejectBinary(size: number, connectionId: string): void;
 }
@@ -131,7 +131,7 @@ export function createSocketLogic(deps: SocketDeps) {
           report({ type: 'SOCKET.PONG' });
           return;
         }
-        const control = sink?.ingest(text, input.connectionId);
+        const control = sink?.ingest(text, input.connectionId, lastInboundAt);
         if (control !== undefined) report({ type: 'SOCKET.CONTROL', control });
       });
 
@@ -216,7 +216,11 @@ interface Watchable {
 function watchAncestors(self: unknown, onEnd: () => void): Array<{ unsubscribe(): void }> {
   const watches: Array<{ unsubscribe(): void }> = [];
   // `_parent` is XState's link from an actor to the one that spawned or invoked it.
-  for (let actor = (self as Watchable)._parent; actor !== undefined; actor = actor._parent) {
+  for (
+    let actor = (self as Watchable)._parent;
+    actor?._parent !== undefined;
+    actor = actor._parent
+  ) {
     watches.push(actor.subscribe({ error: onEnd, complete: onEnd }));
   }
   return watches;

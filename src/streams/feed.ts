@@ -95,9 +95,9 @@ export class CollectorFeed implements FrameSink {
     this.context = { collectorId: options.collectorId, receivedAt: 0 };
   }
 
-  ingest(text: string, connectionId: string): ControlMessage | undefined {
+  ingest(text: string, connectionId: string, receivedAt: number): ControlMessage | undefined {
     const stats = this.stats;
-    this.context.receivedAt = this.options.clock.now();
+    this.context.receivedAt = receivedAt;
     stats.messages++;
     stats.bytes += text.length;
     const result = this.options.adapter.parse(text, this.context);

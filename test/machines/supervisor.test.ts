@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createActor, fromCallback, setup } from 'xstate';
+import { createActor, setup } from 'xstate';
 import { DEFAULT_SUPERVISION, DEFAULT_TIMERS } from '../../src/config/schema.ts';
 import { okxAdapter } from '../../src/exchanges/okx/adapter.ts';
 import { registerExchange } from '../../src/exchanges/registry.ts';
@@ -277,9 +277,10 @@ describe('XState traps', () => {
       sockets,
       sinkFor: () => undefined,
     });
-    // A parent that opens a socket and then throws in one of its own actions.
-    const parent = setup({
-      actors: { socket, idle: fromCallback(() => undefined) },
+    // A machine that opens a socket and then throws in one of its own actions, under a root
+    // that takes the failure as data (as the supervisor does).
+    const failing = setup({
+      actors: { socket },
       actions: {
         explode: () => {
           throw new Error('action threw');
@@ -299,10 +300,19 @@ describe('XState traps', () => {
       },
       on: { 'SOCKET.OPEN': { actions: 'explode' } },
     });
+    const parent = setup({ actors: { failing } }).createMachine({
+      initial: 'running',
+      states: {
+        running: {
+          invoke: { id: 'failing', src: 'failing', onError: 'failed' },
+        },
+        failed: {},
+      },
+    });
     const actor = createActor(parent);
     actor.subscribe({ error: () => undefined });
     actor.start();
-    await waitFor(() => actor.getSnapshot().status === 'error', 3000, 'parent failed');
+    await waitFor(() => actor.getSnapshot().value === 'failed', 3000, 'child failed');
     // The failed parent did not stop its child (xstate #5153); the socket closed itself.
     await waitFor(() => sockets.size === 0 && mock.connections.length === 0, 3000, 'socket closed');
     await mock.close();
