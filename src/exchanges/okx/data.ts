@@ -33,7 +33,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 
 /** What a field must be, for fault details. */
 const NON_EMPTY = 'a non-empty string';
-const DECIMAL = 'a decimal string';
+const POSITIVE_DECIMAL = 'a positive decimal string';
 const OPTIONAL_DECIMAL = 'a decimal string or ""';
 export const EPOCH_MS = 'a string of epoch milliseconds';
 
@@ -168,8 +168,6 @@ export function parseCandle(
 }
 
 /** A required decimal string as a number; NaN for anything else, `""` included. */
-const POSITIVE_DECIMAL = 'a positive decimal string';
-
 export function decimal(value: unknown): number {
   if (typeof value !== 'string' || value.length === 0) return Number.NaN;
   // Plain digits and one dot only: `+` alone would take "0x10", "1e3", " 5" and "-2".
