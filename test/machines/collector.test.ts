@@ -32,6 +32,5 @@ describe('collector against the mock exchange', () => {
       timestamp: Number(first.ts),
     });
     expect(h.mock.requests).toHaveLength(1);
-    console.log(JSON.stringify(h.manager.getStatus(), null, 1));
   });
 });
