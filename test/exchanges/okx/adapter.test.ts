@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { okxAdapter } from '../../../src/exchanges/okx/adapter.ts';
 import { batchSubscriptions } from '../../../src/exchanges/okx/request.ts';
-import { getExchange } from '../../../src/exchanges/registry.ts';
+import {
+  getExchange,
+  registerExchange,
+  supportedExchanges,
+} from '../../../src/exchanges/registry.ts';
 import type { ChannelSubscription } from '../../../src/exchanges/types.ts';
 
 const BASE = 'wss://ws.okx.com:8443/ws/v5';
@@ -211,5 +215,14 @@ describe('batchSubscriptions', () => {
 
   it('makes no request for no subscriptions', () => {
     expect(batchSubscriptions([])).toEqual([]);
+  });
+});
+
+describe('registerExchange', () => {
+  it('refuses an adapter that lacks parts of the contract, naming them', () => {
+    expect(() => registerExchange({} as never)).toThrow(
+      /registerExchange: the adapter lacks id, validateSymbol\(\).*defaultEndpoint/,
+    );
+    expect(supportedExchanges()).not.toContain('');
   });
 });
