@@ -5,19 +5,20 @@
  * one idle collector. Aims (the issue's): ratio ≥ 0.85, under 16 KB per idle collector.
  *
  *   npm run bench -- [--frames 300000] [--rounds 5] [--collectors 150]
- *                    [--only transport,ceiling,pipeline,heap,restarts] [--restarts 4000]
+ *                    [--only transport,ceiling,pipeline,heap,restarts,books] [--restarts 4000]
  *
  * A table goes to stdout, then one `BENCH_JSON {…}` line for machines; progress goes to stderr.
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { measureBooks } from './books.ts';
 import { CONNECTS_PER_SECOND, HEAP_CASES, type HeapResult, measureHeap } from './heap.ts';
 import { formatJson, formatReport, type Report, summarize } from './report.ts';
 import { measureRestartCycles } from './restart-cycles.ts';
 import { startReplayServer } from './server-process.ts';
 import { CLIENTS, type ClientKind, type Round, runRound } from './throughput.ts';
 
-const PARTS = [...CLIENTS, 'heap', 'restarts'] as const;
+const PARTS = [...CLIENTS, 'heap', 'restarts', 'books'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
@@ -120,6 +121,19 @@ async function main(): Promise<void> {
       totalMs: Date.now() - startedAt,
     });
     process.stdout.write(`${formatReport(report)}\n${formatJson(report)}\n`);
+    if (options.only.has('books')) {
+      progress('book updates through the feed against JSON.parse, in process');
+      const lines = measureBooks().map(
+        (r) =>
+          `  ${r.variant.padEnd(11)} ${Math.round(r.parsePerSecond).toLocaleString('en-US').padStart(9)}` +
+          ` ${Math.round(r.feedPerSecond).toLocaleString('en-US').padStart(9)}  ${r.ratio.toFixed(2)}` +
+          `  (${r.checksumsVerified.toLocaleString('en-US')} applied, ${r.resets} resets)`,
+      );
+      process.stdout.write(
+        `\nbook updates per second (recorded BTC-USDT books, 400 levels)\n` +
+          `  variant     JSON.parse      feed  ratio (aim 0.8)\n${lines.join('\n')}\n`,
+      );
+    }
     if (options.only.has('restarts')) {
       progress(`restarting one collector ${options.restarts} times over real loopback sockets`);
       const result = await measureRestartCycles(options.restarts);
