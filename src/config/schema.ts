@@ -66,13 +66,24 @@ const MAX_TIMER_MS = 2_147_483_647;
 const ms = z.number().int().nonnegative().max(MAX_TIMER_MS);
 const positiveMs = z.number().int().positive().max(MAX_TIMER_MS);
 
-export const backoffSchema = z.strictObject({
-  initialMs: positiveMs.default(DEFAULT_TIMERS.backoff.initialMs),
-  maxMs: positiveMs.default(DEFAULT_TIMERS.backoff.maxMs),
-  factor: z.number().min(1).max(10).default(DEFAULT_TIMERS.backoff.factor),
-  jitter: z.number().min(0).max(1).default(DEFAULT_TIMERS.backoff.jitter),
-  stableAfterMs: ms.default(DEFAULT_TIMERS.backoff.stableAfterMs),
-});
+export const backoffSchema = z
+  .strictObject({
+    initialMs: positiveMs.default(DEFAULT_TIMERS.backoff.initialMs),
+    maxMs: positiveMs.default(DEFAULT_TIMERS.backoff.maxMs),
+    factor: z.number().min(1).max(10).default(DEFAULT_TIMERS.backoff.factor),
+    jitter: z.number().min(0).max(1).default(DEFAULT_TIMERS.backoff.jitter),
+    stableAfterMs: ms.default(DEFAULT_TIMERS.backoff.stableAfterMs),
+  })
+  .superRefine((value, ctx) => {
+    if (value.initialMs > value.maxMs) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'initialMs not above maxMs',
+        path: ['initialMs'],
+        input: value.initialMs,
+      });
+    }
+  });
 
 export const silenceSchema = z.strictObject({
   trade: ms.default(DEFAULT_TIMERS.silenceMs.trade),
@@ -102,12 +113,42 @@ export const healthSchema = z.strictObject({
   action: z.enum(['restart', 'fail']).default(DEFAULT_SUPERVISION.health.action),
 });
 
-export const restartBackoffSchema = z.strictObject({
-  minMs: ms.default(DEFAULT_SUPERVISION.backoff.minMs),
-  maxMs: positiveMs.default(DEFAULT_SUPERVISION.backoff.maxMs),
-  factor: z.number().min(1).max(10).default(DEFAULT_SUPERVISION.backoff.factor),
-  jitter: z.number().min(0).max(1).default(DEFAULT_SUPERVISION.backoff.jitter),
-});
+const factorSchema = z.number().min(1).max(10);
+const jitterSchema = z.number().min(0).max(1);
+
+/** A delay range must not be upside down: every delay would silently be the cap. */
+function minNotAboveMax(
+  value: { minMs?: number | undefined; maxMs?: number | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (value.minMs !== undefined && value.maxMs !== undefined && value.minMs > value.maxMs) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'minMs not above maxMs',
+      path: ['minMs'],
+      input: value.minMs,
+    });
+  }
+}
+
+export const restartBackoffSchema = z
+  .strictObject({
+    minMs: ms.default(DEFAULT_SUPERVISION.backoff.minMs),
+    maxMs: positiveMs.default(DEFAULT_SUPERVISION.backoff.maxMs),
+    factor: factorSchema.default(DEFAULT_SUPERVISION.backoff.factor),
+    jitter: jitterSchema.default(DEFAULT_SUPERVISION.backoff.jitter),
+  })
+  .superRefine(minNotAboveMax);
+
+/** The same fields without defaults: an override names only what it changes. */
+const restartBackoffOverrideSchema = z
+  .strictObject({
+    minMs: ms.optional(),
+    maxMs: positiveMs.optional(),
+    factor: factorSchema.optional(),
+    jitter: jitterSchema.optional(),
+  })
+  .superRefine(minNotAboveMax);
 
 /** The restart policy of a manager. */
 export const supervisionSchema = z.strictObject({
@@ -124,7 +165,7 @@ export const restartOverrideSchema = z.strictObject({
   strategy: z.enum(RESTART_STRATEGIES).optional(),
   maxRestarts: z.number().int().nonnegative().optional(),
   withinMs: positiveMs.optional(),
-  backoff: restartBackoffSchema.partial().optional(),
+  backoff: restartBackoffOverrideSchema.optional(),
   resetAfterMs: ms.optional(),
 });
 
@@ -235,13 +276,67 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** How long a stop (SIGTERM, SIGINT) may take before the service gives up and exits 1. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
 
+/** Where the HTTP admin listener (health, status, metrics) binds: 9464 is the OpenMetrics port. */
+export const DEFAULT_HTTP = '127.0.0.1:9464';
+
+/** The `http` setting that turns the admin listener off. */
+export const HTTP_OFF = 'off';
+
+export interface ListenAddress {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+}
+
+/** A host name, an IPv4 address, or an IPv6 address in brackets; then a port. */
+const LISTEN_PATTERN = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+/** `127.0.0.1:9464`, `[::1]:9464`, `localhost:0`; undefined for `off` or anything malformed. */
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  const match = LISTEN_PATTERN.exec(text.trim());
+  if (match === null) return undefined;
+  const port = Number(match[3]);
+  const host = match[1] ?? match[2];
+  return host === undefined || port > 65_535 ? undefined : { host, port };
+}
+
+const httpSchema = z
+  .string()
+  .trim()
+  .refine(
+    (value) => value === HTTP_OFF || parseListenAddress(value) !== undefined,
+    `HOST:PORT (e.g. ${DEFAULT_HTTP}, [::1]:9464, port 0 for any free one) or ${HTTP_OFF}`,
+  );
+
 export const serviceConfigSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS).default('info'),
   shutdownTimeoutMs: positiveMs.default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+  /** The admin listener's `HOST:PORT`, or `off`. */
+  http: httpSchema.default(DEFAULT_HTTP),
+  /** Adds a `symbol` label to the metrics that have one; off, as it multiplies the series. */
+  metricsSymbols: z.boolean().default(false),
   supervisor: supervisionSchema.prefault({}),
   /** Credentials of every collector that names none of its own. */
   credentials: credentialsSchema.optional(),
-  collectors: z.array(collectorConfigSchema).min(1),
+  collectors: z
+    .array(collectorConfigSchema)
+    .min(1)
+    .superRefine((collectors, ctx) => {
+      // `run` would refuse the second one; `config validate` must say so first.
+      const seen = new Set<string>();
+      collectors.forEach((collector, i) => {
+        if (collector.id === undefined) return;
+        if (seen.has(collector.id)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'an id no other collector uses',
+            path: [i, 'id'],
+            input: collector.id,
+          });
+        }
+        seen.add(collector.id);
+      });
+    }),
 });
 
 /** A collector config as a user writes it (defaults optional). */

@@ -28,16 +28,35 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * Spaces connection attempts to one exchange so the process never passes its per-IP connection
- * rate (OKX: 3 per second). Each reservation returns how long to wait before connecting.
+ * Keeps connection attempts to one exchange under its per-IP rate (OKX: 3 per second). It counts
+ * the attempts actually started in the last second; a connection that may not start yet is told
+ * how long to wait and asks again then. Nothing is reserved ahead, so a connection stopped while
+ * it waits (a restart, a stop) holds no slot. One pacer per clock, shared by every manager on it:
+ * the limit is the process's, not one manager's.
  */
 export class ConnectionPacer {
-  private readonly nextSlotAt = new Map<string, number>();
+  private readonly started = new Map<string, number[]>();
 
-  reserve(exchange: string, perSecond: number, now: number): number {
-    const spacingMs = Math.ceil(1000 / perSecond);
-    const slot = Math.max(now, this.nextSlotAt.get(exchange) ?? 0);
-    this.nextSlotAt.set(exchange, slot + spacingMs);
-    return slot - now;
+  private static readonly byClock = new WeakMap<object, ConnectionPacer>();
+
+  static for(clock: object): ConnectionPacer {
+    let pacer = ConnectionPacer.byClock.get(clock);
+    if (pacer === undefined) {
+      pacer = new ConnectionPacer();
+      ConnectionPacer.byClock.set(clock, pacer);
+    }
+    return pacer;
+  }
+
+  /** 0 and the attempt is counted when it may start now; else the wait in ms, nothing counted. */
+  tryStart(exchange: string, perSecond: number, now: number): number {
+    const recent = (this.started.get(exchange) ?? []).filter((at) => at > now - 1000);
+    if (recent.length < perSecond) {
+      recent.push(now);
+      this.started.set(exchange, recent);
+      return 0;
+    }
+    this.started.set(exchange, recent);
+    return Math.max(1, (recent[0] as number) + 1000 - now);
   }
 }

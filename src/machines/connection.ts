@@ -83,6 +83,7 @@ export interface ConnectionDeps {
   readonly socket: ReturnType<typeof createSocketLogic>;
   readonly now: () => number;
   readonly random: () => number;
+  /** 0 when a connection attempt may start now (and it is counted), else how long to wait. */
   readonly reserveConnectSlot: (exchange: string, perSecond: number) => number;
   /** How long each data type has been silent since `since`, judged against thresholds. */
   readonly judgeSilence: (
@@ -254,7 +255,9 @@ export function createConnectionMachine(deps: ConnectionDeps) {
           REASONED_STATES.has(params.state) ? context.lastReason : undefined,
         ),
       reportSocketError: ({ context, event }) => {
+        // A refused upgrade is its status (e.g. http-451), not also a socket error.
         if (event.type !== 'SOCKET.CLOSED' || event.error === undefined) return;
+        if (event.status !== undefined) return;
         deps.reportFault(context, 'socket-error', event.error);
       },
       reportRefusal: ({ context }) =>
@@ -290,7 +293,8 @@ export function createConnectionMachine(deps: ConnectionDeps) {
       queued: {
         entry: ['reserveSlot', { type: 'reportState', params: { state: 'queued' } }],
         always: { guard: 'slotIsFree', target: 'live' },
-        after: { queueDelay: 'live' },
+        // Ask again when the wait is over: another connection may have taken the slot.
+        after: { queueDelay: { target: 'queued', reenter: true } },
       },
       live: {
         invoke: {

@@ -86,7 +86,6 @@ function collectorState(lifecycle: string, connections: readonly ConnectionStatu
   return 'connecting';
 }
 
-let nextAnonymousId = 1;
 const DEFAULT_BOOK_DEPTH = 25;
 
 export function createCollectorManager(options: ManagerOptions = {}): CollectorManager {
@@ -101,7 +100,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
   const reporter = new TelemetryReporter(telemetry, logger, now);
   const feeds = new Map<string, CollectorFeed>();
   const sockets = new SocketTracker();
-  const pacer = new ConnectionPacer();
+  const pacer = ConnectionPacer.for(clock);
   const processMonitor = new ProcessMonitor();
   /** Last snapshots of collectors whose actor the supervisor stopped (failed, in backoff). */
   const retained = new Map<string, CollectorSnapshot>();
@@ -115,7 +114,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     socket,
     now,
     random,
-    reserveConnectSlot: (exchange, perSecond) => pacer.reserve(exchange, perSecond, now()),
+    reserveConnectSlot: (exchange, perSecond) => pacer.tryStart(exchange, perSecond, now()),
     judgeSilence: (collectorId, since, thresholds) =>
       feeds.get(collectorId)?.judgeSilence(since, thresholds) ?? {
         stalled: undefined,
@@ -213,7 +212,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
 
   function addCollector(input: CollectorConfigInput): string {
     const config = validate(input);
-    const id = config.id ?? `${config.exchange}-${nextAnonymousId++}`;
+    const id = config.id ?? freeId(config.exchange);
     if (actor.getSnapshot().context.entries[id] !== undefined) {
       throw new ConfigError(`a collector with id "${id}" already exists`, [
         { field: 'id', received: id, expected: 'an id not used by another collector' },
@@ -243,6 +242,14 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     return id;
   }
 
+  /** `<exchange>-<n>` with the first n no collector of this manager uses. */
+  function freeId(exchange: string): string {
+    const taken = actor.getSnapshot().context.entries;
+    let n = 1;
+    while (taken[`${exchange}-${n}`] !== undefined) n++;
+    return `${exchange}-${n}`;
+  }
+
   function childSnapshot(id: string): CollectorSnapshot | undefined {
     const ref = actor.getSnapshot().children[id] as AnyActorRef | undefined;
     return ref?.getSnapshot() as CollectorSnapshot | undefined;
@@ -253,7 +260,9 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     const live = entry?.alive === true ? childSnapshot(id) : undefined;
     const snapshot = live ?? retained.get(id);
     const feed = feeds.get(id);
-    if (entry === undefined || snapshot === undefined || feed === undefined) return undefined;
+    if (entry === undefined || feed === undefined) return undefined;
+    // An actor that failed while being created has no context to read.
+    if (snapshot?.context === undefined) return unreadableStatus(id, entry, feed);
     const context = snapshot.context;
     const connections: ConnectionStatus[] = [];
     for (const connectionId of Object.keys(context.connections)) {
@@ -289,7 +298,11 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       message: s.message,
     }));
     const stats = feed.stats;
-    const lastChanges = [reporter.since(id), ...connections.map((c) => reporter.since(id, c.id))];
+    const lastChanges = [
+      reporter.since('supervisor', id),
+      reporter.since('collector', id),
+      ...connections.map((c) => reporter.since('connection', id, c.id)),
+    ];
     return {
       id,
       exchange: context.config.exchange,
@@ -317,13 +330,42 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     };
   }
 
+  function unreadableStatus(id: string, entry: ChildEntry, feed: CollectorFeed): CollectorStatus {
+    const config = entry.config;
+    const stats = feed.stats;
+    return {
+      id,
+      exchange: config.exchange,
+      symbols: symbolsOf(config),
+      dataTypes: config.dataTypes,
+      enabled: entry.enabled,
+      lifecycle: entry.enabled ? entry.status : 'disabled',
+      state: entry.enabled ? entry.status : 'disabled',
+      since: reporter.since('supervisor', id) ?? startedAt,
+      connections: [],
+      subscriptions: [],
+      reconnects: stats.reconnects,
+      restarts: entry.restarts,
+      lastRestartReason: entry.lastRestartReason,
+      nextRestartAt: entry.nextRestartAt,
+      lastError: entry.lastError,
+      messages: stats.messages,
+      events: stats.events,
+      faults: stats.faults,
+      faultsByCode: { ...stats.faultsByCode },
+      duplicatesDropped: stats.duplicatesDropped,
+      lastMessageAt: { ...stats.lastMessageAt },
+    };
+  }
+
   function healthOf(status: CollectorStatus): HealthStatus {
     const reasons: string[] = [];
     if (!status.enabled) reasons.push('disabled');
     else if (status.state !== 'subscribed') reasons.push(`state is ${status.state}`);
-    const failed = status.subscriptions.filter((s) => s.state === 'failed');
-    if (failed.length > 0) {
-      reasons.push(`${failed.length} of ${status.subscriptions.length} subscriptions failed`);
+    for (const state of ['failed', 'quarantined', 'retrying'] as const) {
+      const count = status.subscriptions.filter((s) => s.state === state).length;
+      if (count > 0)
+        reasons.push(`${count} of ${status.subscriptions.length} subscriptions ${state}`);
     }
     return { healthy: reasons.length === 0, reasons };
   }

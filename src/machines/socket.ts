@@ -48,6 +48,8 @@ export interface FrameSink {
   ingest(text: string, connectionId: string, receivedAt: number): ControlMessage | undefined;
   /** A frame that could not be read as text. */
   rejectBinary(size: number, connectionId: string): void;
+  /** An exception from parsing a frame, counted as `internal-error`. */
+  reportInternal(error: unknown, connectionId: string): void;
 }
 
 export interface SocketDeps {
@@ -131,7 +133,15 @@ export function createSocketLogic(deps: SocketDeps) {
           report({ type: 'SOCKET.PONG' });
           return;
         }
-        const control = sink?.ingest(text, input.connectionId, lastInboundAt);
+        let control: ControlMessage | undefined;
+        try {
+          control = sink?.ingest(text, input.connectionId, lastInboundAt);
+        } catch (error) {
+          // The adapter contract says parse never throws; if one does, the frame is a counted
+          // fault and the socket lives on (an exception here would end the process).
+          sink?.reportInternal(error, input.connectionId);
+          return;
+        }
         if (control !== undefined) report({ type: 'SOCKET.CONTROL', control });
       });
 

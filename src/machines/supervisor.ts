@@ -280,8 +280,9 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
       const limit = `more than ${policy.maxRestarts} restarts within ${policy.withinMs} ms`;
       return giveUp(fx, next, id, `${reason}; ${limit}`);
     }
+    // Stable = it ran `resetAfterMs` since its last restart (or was never restarted).
     const stable =
-      entry.lastCrashAt === undefined || now - entry.lastCrashAt >= policy.resetAfterMs;
+      entry.lastRestartAt === undefined || now - entry.lastRestartAt >= policy.resetAfterMs;
     const attempt = stable ? 1 : entry.attempt + 1;
     const delayMs = restartDelayMs(attempt, policy.backoff, deps.random);
     const running = next.order.filter((o) => next.entries[o]?.status === 'running');
@@ -500,6 +501,11 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
           if (!('actorId' in event)) return context;
           const error = event.error;
           const message = error instanceof Error ? error.message : String(error);
+          const entry = context.entries[event.actorId];
+          // Failed before it ever ran (e.g. while being created): nothing a restart would fix.
+          if (entry !== undefined && entry.status !== 'running') {
+            return giveUp(fx, context, event.actorId, `crashed: ${message}`);
+          }
           return crash(fx, context, event.actorId, `crashed: ${message}`);
         }),
       ),

@@ -225,6 +225,11 @@ export class CollectorFeed implements FrameSink {
     });
   }
 
+  reportInternal(error: unknown, connectionId: string): void {
+    const detail = error instanceof Error ? error.message : String(error);
+    this.recordFault({ code: 'internal-error', detail, sample: undefined, connectionId });
+  }
+
   /**
    * A socket of this collector went down: the next trade of every symbol is checked for a gap,
    * and every book is void until its next snapshot, which consumers learn from `book_reset`.

@@ -57,8 +57,7 @@ export class TelemetryReporter {
   }
 
   /** When the given machine last changed state. */
-  since(collectorId: string, connectionId?: string): number | undefined {
-    const machine = connectionId === undefined ? 'collector' : 'connection';
+  since(machine: MachineKind, collectorId: string, connectionId?: string): number | undefined {
     return this.lastState.get(`${machine}|${collectorId}|${connectionId ?? ''}`)?.at;
   }
 
@@ -66,6 +65,8 @@ export class TelemetryReporter {
     const key = `${change.machine}|${change.collectorId ?? ''}|${change.connectionId ?? ''}`;
     const at = this.now();
     const from = this.lastState.get(key)?.state;
+    // A re-entered state (a queued connection asking again) is no transition.
+    if (from === change.to) return;
     this.lastState.set(key, { state: change.to, at });
     const logger = this.loggerFor(change.collectorId, change.connectionId);
     const bad = change.to === 'error' || change.to === 'failed';

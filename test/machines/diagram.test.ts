@@ -30,7 +30,7 @@ describe('toMermaid', () => {
       expect.arrayContaining([
         '[*] --> queued',
         'queued --> live : always [slotIsFree]',
-        'queued --> live : after queueDelay',
+        'queued --> queued : after queueDelay',
         'connecting --> open : SOCKET.OPEN',
         'connecting --> reconnecting : after connectTimeout',
         'live --> error : SOCKET.CLOSED [refusedForGood]',

@@ -249,3 +249,35 @@ describe('faults found by a new user', () => {
     expect(manager.removeCollector('k')).toBe(false);
   });
 });
+
+describe('ids and robustness', () => {
+  it('picks an automatic id no collector uses', () => {
+    const manager = createCollectorManager();
+    manager.addCollector({ id: 'okx-1', exchange: 'okx', symbols: ['BTC-USDT'] });
+    const id = manager.addCollector({ exchange: 'okx', symbols: ['ETH-USDT'] });
+    expect(id).toBe('okx-2');
+  });
+
+  it('counts an adapter whose parse throws as a fault and keeps the socket', async () => {
+    const { okxAdapter } = await import('../../src/exchanges/okx/adapter.ts');
+    const { registerExchange } = await import('../../src/exchanges/registry.ts');
+    registerExchange({
+      ...okxAdapter,
+      id: 'okx-parse-throws',
+      parse: (text, context) => {
+        if (text.includes('"boom"')) throw new Error('parse bug');
+        return okxAdapter.parse(text, context);
+      },
+    });
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ exchange: 'okx-parse-throws', dataTypes: ['trade'] });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.sendRaw('{"boom":1}');
+    t.mock.pushTrades('BTC-USDT', [1]);
+    await t.until(() => t.events.length === 1, 'the next trade');
+    expect(t.manager.getCollector(id)?.getStatus().faultsByCode['internal-error']).toBe(1);
+    expect(t.mock.connectionCount).toBe(1);
+  });
+});

@@ -3,6 +3,7 @@ import { createActor, setup } from 'xstate';
 import { DEFAULT_SUPERVISION, DEFAULT_TIMERS } from '../../src/config/schema.ts';
 import { okxAdapter } from '../../src/exchanges/okx/adapter.ts';
 import { registerExchange } from '../../src/exchanges/registry.ts';
+import { createCollectorManager } from '../../src/index.ts';
 import { createSocketLogic, SocketTracker } from '../../src/machines/socket.ts';
 import { type Harness, ofKind, startHarness } from '../support/harness.ts';
 import { MockOkx, waitFor } from '../support/mock-okx.ts';
@@ -318,3 +319,76 @@ describe('XState traps', () => {
     await mock.close();
   });
 });
+
+describe('fixes from a trial of the supervisor', () => {
+  it('restartAll does not leave connections waiting for slots of stopped ones', async () => {
+    const t = await startHarness();
+    h = t;
+    for (let i = 0; i < 6; i++)
+      t.add({ id: `c${i}`, symbols: [`S${i}-USDT`], dataTypes: ['trade'] });
+    t.manager.startAll();
+    const subscribed = () => t.manager.getStatus().countsByState.subscribed === 6;
+    await t.advanceUntil(subscribed, 'all subscribed', 100, 100);
+    for (let round = 0; round < 3; round++) t.manager.restartAll();
+    const before = t.clock.now();
+    await t.advanceUntil(subscribed, 'all subscribed again', 100, 100);
+    // 6 connections at 3 per second: two seconds of simulated time, however often restarted.
+    expect(t.clock.now() - before).toBeLessThanOrEqual(2_500);
+  });
+
+  it('a partial backoff override keeps the supervisor values it does not name', async () => {
+    const t = await startHarness({
+      manager: { supervisor: { backoff: { minMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 } } },
+    });
+    h = t;
+    const id = t.add({
+      id: 'crashy',
+      exchange: 'okx-crashy',
+      restart: { backoff: { minMs: 100 } },
+    });
+    t.manager.startAll();
+    await t.advanceUntil(() => restartsOf(t, id).length >= 3, 'three restarts', 50, 200);
+    expect(restartsOf(t, id).map((r) => r.delayMs)).toEqual([100, 100, 100]);
+  });
+
+  it('resets the restart backoff only after the collector ran resetAfterMs since its restart', async () => {
+    const t = await startHarness({
+      manager: {
+        supervisor: {
+          resetAfterMs: 700,
+          backoff: { minMs: 400, maxMs: 60_000, factor: 2, jitter: 0 },
+        },
+      },
+    });
+    h = t;
+    const id = t.add({ id: 'crashy', exchange: 'okx-crashy', restart: { maxRestarts: 10 } });
+    t.manager.startAll();
+    await t.advanceUntil(() => restartsOf(t, id).length >= 4, 'four restarts', 50, 400);
+    // It never ran 700 ms: the backoff keeps growing.
+    expect(
+      restartsOf(t, id)
+        .map((r) => r.delayMs)
+        .slice(0, 4),
+    ).toEqual([400, 800, 1_600, 3_200]);
+  });
+
+  it('dates a failed collector from the moment it failed', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'once', exchange: 'okx-crashy', autoRestart: false });
+    t.advance(5_000);
+    t.manager.startAll();
+    await t.until(() => statusOf(t, id).lifecycle === 'failed');
+    expect(statusOf(t, id).since).toBe(t.clock.now());
+  });
+
+  it('refuses a backoff whose minimum is above its maximum', () => {
+    expect(() => createSupervisorOnly({ backoff: { minMs: 5_000, maxMs: 100 } })).toThrow(
+      /supervisor\.backoff\.minMs: got 5000, expected minMs not above maxMs/,
+    );
+  });
+});
+
+function createSupervisorOnly(supervisor: object): void {
+  createCollectorManager({ supervisor });
+}
