@@ -49,6 +49,8 @@ export type ControlMessage =
     }
   | { readonly kind: 'notice'; readonly code: string; readonly message: string }
   | { readonly kind: 'pong' }
+  /** Raised by the feed: trades of this symbol were missed; fetch them (`backfillStep`). */
+  | { readonly kind: 'backfill'; readonly symbol: string }
   /**
    * Raised by the feed, not the exchange: a book of this subscription broke (sequence gap,
    * checksum, crossed) and needs a fresh snapshot.
@@ -107,7 +109,40 @@ export interface ExchangeHeartbeat {
   readonly pong: string;
 }
 
+/** An HTTP answer, as the REST actor hands it over. */
+export interface HttpReply {
+  readonly status: number;
+  readonly retryAfter: string | null;
+  readonly body: unknown;
+}
+
+/** A page of trades fetched after the fact, or why not. */
+export type TradePageResult =
+  | { readonly ok: true; readonly trades: readonly import('../streams/events.ts').TradeEvent[] }
+  | {
+      readonly ok: false;
+      readonly code: FaultCode;
+      readonly detail: string;
+      readonly retryable: boolean;
+      readonly retryAfterMs: number | undefined;
+    };
+
+/** How an exchange's REST API serves trades missed during an outage (optional). */
+export interface TradeBackfill {
+  /** Trades per page the exchange serves at most. */
+  readonly pageLimit: number;
+  /** The REST base URL that belongs to a WebSocket endpoint. */
+  restBase(wsEndpoint: string): string;
+  /** Headers every request needs (e.g. OKX demo trading). */
+  restHeaders(wsEndpoint: string): Readonly<Record<string, string>>;
+  /** The page of trades older than `afterTradeId` (the newest when absent). */
+  pageUrl(base: string, symbol: string, afterTradeId: string | undefined): string;
+  parsePage(reply: HttpReply, symbol: string, context: ParseContext): TradePageResult;
+}
+
 export interface ExchangeAdapter {
+  /** Fetching missed trades over REST; absent when the exchange cannot. */
+  readonly tradeBackfill?: TradeBackfill;
   /** Registry key, lowercase (`okx`). */
   readonly id: string;
   readonly dataTypes: readonly DataType[];

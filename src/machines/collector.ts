@@ -1,8 +1,14 @@
 import { assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { CollectorConfig } from '../config/schema.ts';
 import { symbolsOf } from '../config/schema.ts';
-import type { ChannelOptions, ControlMessage, ExchangeAdapter } from '../exchanges/types.ts';
+import type {
+  ChannelOptions,
+  ControlMessage,
+  ExchangeAdapter,
+  HttpReply,
+} from '../exchanges/types.ts';
 import type { FaultCode } from '../streams/faults.ts';
+import type { BackfillStep } from '../streams/feed.ts';
 import type { SubscriptionTelemetry } from '../streams/telemetry.ts';
 import { backoffDelayMs } from './backoff.ts';
 import type {
@@ -12,6 +18,7 @@ import type {
   ConnectionReport,
 } from './connection.ts';
 import { apply, asEnqueuer, type Effect, later } from './effects.ts';
+import type { createRestLogic } from './rest.ts';
 import {
   batchBySize,
   budgetLeft,
@@ -66,6 +73,8 @@ export interface CollectorContext {
   readonly nextRequest: number;
   readonly nextConnection: number;
   readonly reconnects: number;
+  /** Symbols whose missed trades are being fetched. */
+  readonly backfills: readonly string[];
   readonly lastError: string | undefined;
   readonly lastErrorAt: number | undefined;
 }
@@ -79,6 +88,23 @@ export type CollectorCommand =
 
 type InternalEvent =
   | { readonly type: 'COLLECTOR.REQUEST_TIMEOUT'; readonly requestId: string }
+  | { readonly type: 'COLLECTOR.BACKFILL_TIMEOUT'; readonly symbol: string }
+  | {
+      readonly type: 'COLLECTOR.BACKFILL_RETRY';
+      readonly symbol: string;
+      readonly url: string;
+      readonly headers: Readonly<Record<string, string>>;
+    }
+  | {
+      readonly type: `xstate.done.actor.${string}`;
+      readonly actorId: string;
+      readonly output: unknown;
+    }
+  | {
+      readonly type: `xstate.error.actor.${string}`;
+      readonly actorId: string;
+      readonly error: unknown;
+    }
   | { readonly type: 'COLLECTOR.RESYNC'; readonly key: string }
   | { readonly type: 'COLLECTOR.RETRY_SUBSCRIPTIONS' };
 
@@ -90,6 +116,15 @@ export interface CollectorDeps {
   readonly now: () => number;
   readonly random: () => number;
   readonly markDisconnected: (collectorId: string) => void;
+  readonly rest: ReturnType<typeof createRestLogic>;
+  /** Advances a trade backfill of the feed with the last reply (undefined: start). */
+  readonly backfillStep: (
+    collectorId: string,
+    symbol: string,
+    reply: HttpReply | 'failed' | undefined,
+  ) => BackfillStep;
+  /** Ends every backfill of the feed at once, announcing what was missed. */
+  readonly abortBackfills: (collectorId: string) => void;
   readonly reportState: (context: CollectorContext, state: string, reason?: string) => void;
   readonly reportSubscription: (event: Omit<SubscriptionTelemetry, 'type' | 'at'>) => void;
   readonly reportFault: (
@@ -106,6 +141,8 @@ const STOP_TIMEOUT_MS = 2_000;
 const MAX_UNANSWERED_ATTEMPTS = 2;
 /** A book that breaks this many times within the window is quarantined. */
 const MAX_RESYNCS = 5;
+/** A backfill still running after this long ends with what it has (the rest becomes a gap). */
+const BACKFILL_TIMEOUT_MS = 30_000;
 const RESYNC_WINDOW_MS = 10 * 60_000;
 const RESYNC_MESSAGE = 'book resync';
 /** The code of a subscription the exchange neither acknowledged nor refused. */
@@ -401,6 +438,8 @@ export function createCollectorMachine(deps: CollectorDeps) {
         if (!adapter.isReconnectNotice(control.code)) return context;
         return beginHandover(fx, context, connectionId);
       }
+      case 'backfill':
+        return beginBackfill(fx, context, control.symbol);
       case 'resync':
         return onResync(fx, context, connectionId, control.channel, control.symbol, control.reason);
       case 'unsubscribed':
@@ -499,6 +538,67 @@ export function createCollectorMachine(deps: CollectorDeps) {
     const connectionId = context.primary[sub.group];
     if (connectionId === undefined) return context;
     return resubscribe(fx, context, connectionId, sub);
+  }
+
+  /** Trades of a symbol were missed: fetch them, one page request at a time, bounded in time. */
+  function beginBackfill(
+    fx: Effect[],
+    context: CollectorContext,
+    symbol: string,
+  ): CollectorContext {
+    if (context.backfills.includes(symbol)) return context;
+    const step = deps.backfillStep(context.collectorId, symbol, undefined);
+    const next = { ...context, backfills: [...context.backfills, symbol] };
+    fx.push({
+      kind: 'raise',
+      event: { type: 'COLLECTOR.BACKFILL_TIMEOUT', symbol },
+      delayMs: BACKFILL_TIMEOUT_MS,
+      id: `backfill-timeout:${symbol}`,
+    });
+    return continueBackfill(fx, next, symbol, step);
+  }
+
+  function continueBackfill(
+    fx: Effect[],
+    context: CollectorContext,
+    symbol: string,
+    step: BackfillStep,
+  ): CollectorContext {
+    const id = `backfill:${symbol}`;
+    // Stop before re-spawning the same id: the previous page's actor may still be listed.
+    fx.push({ kind: 'stop', id });
+    if (step.kind === 'done') {
+      fx.push({ kind: 'cancel', id: `backfill-timeout:${symbol}` });
+      fx.push({ kind: 'cancel', id: `backfill-retry:${symbol}` });
+      return { ...context, backfills: context.backfills.filter((s) => s !== symbol) };
+    }
+    if (step.delayMs > 0) {
+      fx.push({
+        kind: 'raise',
+        event: { type: 'COLLECTOR.BACKFILL_RETRY', symbol, url: step.url, headers: step.headers },
+        delayMs: step.delayMs,
+        id: `backfill-retry:${symbol}`,
+      });
+      return context;
+    }
+    fx.push({ kind: 'spawn', src: 'rest', id, input: { url: step.url, headers: step.headers } });
+    return context;
+  }
+
+  function onBackfillReply(
+    fx: Effect[],
+    context: CollectorContext,
+    actorId: string,
+    reply: HttpReply | 'failed',
+  ): CollectorContext {
+    const symbol = actorId.slice('backfill:'.length);
+    if (!context.backfills.includes(symbol)) return context;
+    return continueBackfill(
+      fx,
+      context,
+      symbol,
+      deps.backfillStep(context.collectorId, symbol, reply),
+    );
   }
 
   function onError(
@@ -736,7 +836,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
       input: {} as CollectorInput,
       events: {} as CollectorEvent,
     },
-    actors: { connection: deps.connection },
+    actors: { connection: deps.connection, rest: deps.rest },
     delays: { stopTimeout: STOP_TIMEOUT_MS },
     guards: {
       noConnectionsLeft: ({ context }) => Object.keys(context.connections).length === 0,
@@ -781,6 +881,34 @@ export function createCollectorMachine(deps: CollectorDeps) {
       handleRequestTimeout: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'COLLECTOR.REQUEST_TIMEOUT') return;
         guarded(enqueue, context, (fx) => onRequestTimeout(fx, context, event.requestId));
+      }),
+      handleBackfillDone: enqueueActions(({ context, event, enqueue }) => {
+        if (!('actorId' in event) || !event.actorId.startsWith('backfill:')) return;
+        const reply = 'output' in event ? (event.output as HttpReply) : 'failed';
+        guarded(enqueue, context, (fx) => onBackfillReply(fx, context, event.actorId, reply));
+      }),
+      handleBackfillRetry: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'COLLECTOR.BACKFILL_RETRY') return;
+        const { symbol, url, headers } = event;
+        guarded(enqueue, context, (fx) =>
+          continueBackfill(fx, context, symbol, { kind: 'fetch', url, headers, delayMs: 0 }),
+        );
+      }),
+      handleBackfillTimeout: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'COLLECTOR.BACKFILL_TIMEOUT') return;
+        const symbol = event.symbol;
+        guarded(enqueue, context, (fx) =>
+          onBackfillReply(fx, context, `backfill:${symbol}`, 'failed'),
+        );
+      }),
+      endBackfills: enqueueActions(({ context, enqueue }) => {
+        for (const symbol of context.backfills) {
+          enqueue.stopChild(`backfill:${symbol}`);
+          enqueue.cancel(`backfill-timeout:${symbol}`);
+          enqueue.cancel(`backfill-retry:${symbol}`);
+        }
+        enqueue(() => deps.abortBackfills(context.collectorId));
+        enqueue.assign({ backfills: [] });
       }),
       handleResync: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'COLLECTOR.RESYNC') return;
@@ -863,6 +991,8 @@ export function createCollectorMachine(deps: CollectorDeps) {
           'openConnections',
           { type: 'reportState', params: { state: 'running' } },
         ],
+        // Leaving `running` ends every backfill: held trades go out, what is missing is a gap.
+        exit: 'endBackfills',
         on: {
           'CONNECTION.OPENED': { actions: 'handleOpened' },
           'CONNECTION.CONTROL': { actions: 'handleControl' },
@@ -872,6 +1002,10 @@ export function createCollectorMachine(deps: CollectorDeps) {
           'COLLECTOR.REQUEST_TIMEOUT': { actions: 'handleRequestTimeout' },
           'COLLECTOR.RETRY_SUBSCRIPTIONS': { actions: 'retrySubscriptions' },
           'COLLECTOR.RESYNC': { actions: 'handleResync' },
+          'COLLECTOR.BACKFILL_RETRY': { actions: 'handleBackfillRetry' },
+          'COLLECTOR.BACKFILL_TIMEOUT': { actions: 'handleBackfillTimeout' },
+          'xstate.done.actor.*': { actions: 'handleBackfillDone' },
+          'xstate.error.actor.*': { actions: 'handleBackfillDone' },
           'COLLECTOR.RECONNECT': { actions: 'recycleConnections' },
           'COLLECTOR.PROBE': { actions: 'answerProbe' },
           'COLLECTOR.STOP': 'stopping',
@@ -932,6 +1066,7 @@ function initialContext(input: CollectorInput, adapter: ExchangeAdapter): Collec
     nextRequest: 1,
     nextConnection: 1,
     reconnects: 0,
+    backfills: [],
     lastError: undefined,
     lastErrorAt: undefined,
   };

@@ -3,6 +3,7 @@ import { fromCallback } from 'xstate';
 import { getExchange } from '../exchanges/registry.ts';
 import { createCollectorMachine } from './collector.ts';
 import { createConnectionMachine } from './connection.ts';
+import { createRestLogic } from './rest.ts';
 import type { SocketCommand, SocketEvent, SocketInput } from './socket.ts';
 import { createSupervisorMachine } from './supervisor.ts';
 
@@ -38,6 +39,9 @@ export function machineDefinitions(): MachineDefinition[] {
     now: () => 0,
     random: () => 0,
     markDisconnected: () => undefined,
+    rest: createRestLogic(),
+    backfillStep: () => ({ kind: 'done' }),
+    abortBackfills: () => undefined,
     reportState: () => undefined,
     reportSubscription: () => undefined,
     reportFault: () => undefined,

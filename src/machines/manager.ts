@@ -24,6 +24,7 @@ import {
   symbolsOf,
 } from '../config/schema.ts';
 import { getExchange, hasExchange, supportedExchanges } from '../exchanges/registry.ts';
+import type { ExchangeAdapter } from '../exchanges/types.ts';
 import type { DataType, MarketEvent } from '../streams/events.ts';
 import { CollectorFeed } from '../streams/feed.ts';
 import { guardSubscribers } from '../streams/guard.ts';
@@ -34,6 +35,7 @@ import { ConnectionPacer } from './backoff.ts';
 import { systemClock } from './clock.ts';
 import { type CollectorContext, channelOptions, createCollectorMachine } from './collector.ts';
 import { type ConnectionContext, createConnectionMachine } from './connection.ts';
+import { createRestLogic } from './rest.ts';
 import { createSocketLogic, SocketTracker } from './socket.ts';
 import { type ChildEntry, createSupervisorMachine, type SupervisorEvent } from './supervisor.ts';
 
@@ -156,6 +158,10 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     now,
     random,
     markDisconnected: (id) => feeds.get(id)?.markDisconnected(),
+    rest: createRestLogic(),
+    backfillStep: (id, symbol, reply) =>
+      feeds.get(id)?.backfillStep(symbol, reply) ?? { kind: 'done' },
+    abortBackfills: (id) => feeds.get(id)?.abortBackfills(),
     reportState: (context, state, reason) =>
       reporter.state({
         machine: 'collector',
@@ -226,6 +232,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         adapter,
         clock,
         wanted: wantedEvents(config),
+        ...backfillTarget(adapter, config),
         emit: emitData,
         bookChanged: (sync, channel) => bookChanges.next({ collectorId: id, channel, sync }),
         fault: (fault) =>
@@ -520,6 +527,17 @@ const EVENT_TYPES_OF: Readonly<Record<DataType, readonly string[]>> = {
   orderbook: ['book_change'],
   candle: ['candle'],
 };
+
+/** Where a collector's feed fetches missed trades, when its exchange can serve them. */
+function backfillTarget(
+  adapter: ExchangeAdapter,
+  config: CollectorConfig,
+): { backfill?: { base: string; headers: Readonly<Record<string, string>> } } {
+  const support = adapter.tradeBackfill;
+  if (support === undefined || !config.dataTypes.includes('trade')) return {};
+  const endpoint = config.endpoint ?? adapter.defaultEndpoint;
+  return { backfill: { base: support.restBase(endpoint), headers: support.restHeaders(endpoint) } };
+}
 
 /** The event types a collector's feed may emit, per symbol. */
 function wantedEvents(config: CollectorConfig): Map<string, Set<string>> {

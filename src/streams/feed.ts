@@ -1,6 +1,6 @@
 import type { BookMessage } from '../book/message.ts';
 import { BookSync } from '../book/sync.ts';
-import type { ControlMessage, ExchangeAdapter, ParseFault } from '../exchanges/types.ts';
+import type { ControlMessage, ExchangeAdapter, HttpReply, ParseFault } from '../exchanges/types.ts';
 import type { Clock } from '../machines/clock.ts';
 import type { FrameSink } from '../machines/socket.ts';
 import type {
@@ -51,6 +51,11 @@ export interface FeedOptions {
    * is never filed under a collector that did not ask for it.
    */
   readonly wanted: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * Where missed trades can be fetched after a disconnect (REST base and headers); absent: a
+   * disconnect that lost trades is announced as one `gap` and nothing is fetched.
+   */
+  readonly backfill?: { readonly base: string; readonly headers: Readonly<Record<string, string>> };
   /** Called after a maintained book changed (applied, reset, invalidated). */
   readonly bookChanged?: (sync: BookSync, channel: string) => void;
 }
@@ -67,6 +72,33 @@ interface TradeTrack {
 }
 
 const RECENT_IDS_WINDOW = 2048;
+/** Live trades held while their symbol is backfilled; past this the backfill ends as a gap. */
+const MAX_HELD_TRADES = 20_000;
+/** Pages of missed trades fetched at most per outage; what lies beyond becomes a gap. */
+const MAX_BACKFILL_PAGES = 10;
+/** Attempts per page when the exchange says "later" (429, rate limit). */
+const MAX_PAGE_ATTEMPTS = 3;
+
+interface Backfill {
+  readonly from: TradeEvent;
+  readonly to: TradeEvent;
+  /** Live trades that arrived meanwhile, the first one (`to`) included, in arrival order. */
+  readonly held: TradeEvent[];
+  readonly pages: TradeEvent[][];
+  afterId: string | undefined;
+  pagesLeft: number;
+  attempts: number;
+}
+
+/** What the collector machine is to do next for a backfill. */
+export type BackfillStep =
+  | {
+      readonly kind: 'fetch';
+      readonly url: string;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly delayMs: number;
+    }
+  | { readonly kind: 'done' };
 
 export class CollectorFeed implements FrameSink {
   readonly stats: FeedStats = {
@@ -81,6 +113,10 @@ export class CollectorFeed implements FrameSink {
   };
   private readonly trades = new Map<string, TradeTrack>();
   private readonly tickers = new Map<string, TickerEvent>();
+  /** Trade backfills under way, by symbol; live trades of the symbol wait in `held`. */
+  private readonly backfills = new Map<string, Backfill>();
+  /** A control message the last frame raised (a backfill request), for `ingest` to return. */
+  private pendingControl: ControlMessage | undefined;
   /** One maintained book per channel and symbol: `books` and `bbo-tbt` of one instrument differ. */
   private readonly books = new Map<string, BookSync>();
 
@@ -108,6 +144,11 @@ export class CollectorFeed implements FrameSink {
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as MarketEvent;
       if (this.isWanted(event, connectionId)) this.deliver(event);
+    }
+    if (this.pendingControl !== undefined) {
+      const control = this.pendingControl;
+      this.pendingControl = undefined;
+      return control;
     }
     return result.control;
   }
@@ -321,11 +362,14 @@ export class CollectorFeed implements FrameSink {
       };
       this.trades.set(trade.symbol, track);
     }
+    const backfill = this.backfills.get(trade.symbol);
+    if (backfill !== undefined) return this.hold(backfill, trade);
     const numericId = Number(trade.id);
     if (Number.isSafeInteger(numericId) && !Number.isNaN(track.highestId)) {
       // OKX trade ids are increasing integers per instrument, so a high-water mark is an exact
       // dedupe window of unbounded length that costs one number per symbol.
       if (numericId <= track.highestId) return this.dropDuplicate();
+      if (track.checkGap && this.startBackfill(track, trade, numericId)) return false;
       if (track.checkGap) this.checkGap(track, trade, numericId);
       track.highestId = numericId;
     } else {
@@ -348,6 +392,148 @@ export class CollectorFeed implements FrameSink {
   private dropDuplicate(): false {
     this.stats.duplicatesDropped++;
     return false;
+  }
+
+  /**
+   * The first trade after a disconnect does not follow the last one: hold it (and every later
+   * trade of the symbol) and ask the collector to fetch what is missing. False when there is
+   * nothing to fetch or no way to.
+   */
+  private startBackfill(track: TradeTrack, trade: TradeEvent, numericId: number): boolean {
+    const last = track.last;
+    const support = this.options.adapter.tradeBackfill;
+    if (last === undefined || this.options.backfill === undefined || support === undefined) {
+      return false;
+    }
+    if (numericId - track.highestId - 1 <= 0) return false;
+    track.checkGap = false;
+    this.backfills.set(trade.symbol, {
+      from: last,
+      to: trade,
+      held: [trade],
+      pages: [],
+      afterId: trade.id,
+      pagesLeft: MAX_BACKFILL_PAGES,
+      attempts: 0,
+    });
+    this.pendingControl = { kind: 'backfill', symbol: trade.symbol };
+    return true;
+  }
+
+  private hold(backfill: Backfill, trade: TradeEvent): false {
+    backfill.held.push(trade);
+    if (backfill.held.length >= MAX_HELD_TRADES) this.finishBackfill(trade.symbol, undefined);
+    return false;
+  }
+
+  /**
+   * One step of a backfill, driven by the collector machine (which owns the request and its
+   * timers): `reply` is the answer to the last request, undefined to begin, `failed` when it got
+   * none. Returns the next request, or `done` once the trades are out.
+   */
+  backfillStep(symbol: string, reply: HttpReply | 'failed' | undefined): BackfillStep {
+    const backfill = this.backfills.get(symbol);
+    const support = this.options.adapter.tradeBackfill;
+    const target = this.options.backfill;
+    if (backfill === undefined || support === undefined || target === undefined) {
+      return { kind: 'done' };
+    }
+    const fetchNext = (delayMs: number): BackfillStep => ({
+      kind: 'fetch',
+      url: support.pageUrl(target.base, symbol, backfill.afterId),
+      headers: target.headers,
+      delayMs,
+    });
+    if (reply === undefined) return fetchNext(0);
+    if (reply === 'failed') return this.finishBackfill(symbol, 'rest-error');
+    this.context.receivedAt = this.options.clock.now();
+    const page = support.parsePage(reply, symbol, this.context);
+    if (!page.ok) {
+      this.recordFault({
+        code: page.code,
+        detail: page.detail,
+        sample: undefined,
+        connectionId: undefined,
+      });
+      backfill.attempts++;
+      if (!page.retryable || backfill.attempts >= MAX_PAGE_ATTEMPTS) {
+        return this.finishBackfill(symbol, page.code);
+      }
+      return fetchNext(Math.max(page.retryAfterMs ?? 0, 500 * 2 ** backfill.attempts));
+    }
+    backfill.attempts = 0;
+    backfill.pages.push([...page.trades]);
+    backfill.pagesLeft--;
+    const oldest = page.trades[0];
+    const recovered = this.recovered(backfill);
+    const exhausted = page.trades.length < support.pageLimit;
+    if (recovered || exhausted || backfill.pagesLeft <= 0 || oldest === undefined) {
+      return this.finishBackfill(symbol, undefined);
+    }
+    backfill.afterId = oldest.id;
+    return fetchNext(0);
+  }
+
+  /** Every id between the trade before and the trade after the outage has been fetched. */
+  private recovered(backfill: Backfill): boolean {
+    const low = Number(backfill.from.id);
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const page of backfill.pages) {
+      for (const trade of page) oldest = Math.min(oldest, Number(trade.id));
+    }
+    return oldest <= low + 1;
+  }
+
+  /**
+   * Ends a backfill: one `gap` for what was not recovered, then the fetched trades in id order,
+   * marked `backfilled`, then the live trades that waited, each through the dedupe.
+   */
+  private finishBackfill(symbol: string, failure: string | undefined): BackfillStep {
+    const backfill = this.backfills.get(symbol);
+    if (backfill === undefined) return { kind: 'done' };
+    this.backfills.delete(symbol);
+    const low = Number(backfill.from.id);
+    const high = Number(backfill.to.id);
+    const byId = new Map<number, TradeEvent>();
+    for (const page of backfill.pages) {
+      for (const trade of page) {
+        const id = Number(trade.id);
+        if (id > low && id < high) byId.set(id, trade);
+      }
+    }
+    const fetched = [...byId.entries()].sort((a, b) => a[0] - b[0]).map(([, trade]) => trade);
+    const missing = high - low - 1 - fetched.length;
+    if (missing > 0) {
+      const reason = failure === undefined ? 'reconnect' : `reconnect (backfill: ${failure})`;
+      this.emitGap(backfill.from, backfill.to, missing, reason);
+    }
+    for (const trade of [...fetched, ...backfill.held]) this.deliver(trade);
+    return { kind: 'done' };
+  }
+
+  /** Ends every backfill at once (the collector stopped): what was missing becomes gaps. */
+  abortBackfills(): void {
+    for (const symbol of [...this.backfills.keys()]) this.finishBackfill(symbol, 'stopped');
+  }
+
+  private emitGap(from: TradeEvent, to: TradeEvent, missing: number | undefined, reason: string) {
+    const gap: GapEvent = {
+      type: 'gap',
+      exchange: to.exchange,
+      symbol: to.symbol,
+      collectorId: to.collectorId,
+      timestamp: to.timestamp,
+      localTimestamp: to.localTimestamp,
+      dataType: 'trade',
+      reason,
+      fromTimestamp: from.timestamp,
+      toTimestamp: to.timestamp,
+      fromId: from.id,
+      toId: to.id,
+      missing,
+    };
+    this.stats.events++;
+    this.options.emit(gap);
   }
 
   private checkGap(track: TradeTrack, trade: TradeEvent, numericId: number | undefined): void {

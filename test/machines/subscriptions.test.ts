@@ -194,3 +194,83 @@ describe('maintenance notice 64008', () => {
     expect(status(id).state).toBe('subscribed');
   });
 });
+
+describe('trade backfill over REST', () => {
+  const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+  it('fetches the trades missed during an outage and emits them in order, marked backfilled', async () => {
+    h = await startHarness();
+    const id = h.add({ dataTypes: ['trade'] });
+    h.manager.startAll();
+    await subscribed(id);
+    h.mock.pushTrades('BTC-USDT', range(1, 300), { perFrame: 10 });
+    await h.until(() => h.events.length === 300, '300 trades');
+    h.mock.dropAll('terminate');
+    await h.until(() => status(id).state === 'reconnecting');
+    // Trades 301–340 happen while nobody is connected; the exchange keeps them.
+    h.mock.recordTrades('BTC-USDT', range(301, 340));
+    h.advance(DEFAULT_TIMERS.backoff.maxMs);
+    await subscribed(id);
+    h.mock.pushTrades('BTC-USDT', [...range(281, 300), ...range(341, 360)], { perFrame: 5 });
+    await h.until(() => h.events.length === 360, 'every trade once');
+    const trades = h.events.filter((e): e is TradeEvent => e.type === 'trade');
+    expect(trades.map((t) => Number(t.id))).toEqual(range(1, 360));
+    expect(trades.slice(300, 340).every((t) => t.backfilled === true)).toBe(true);
+    expect(trades.slice(340).some((t) => t.backfilled === true)).toBe(false);
+    expect(h.events.some((e) => e.type === 'gap')).toBe(false);
+    expect(h.mock.restRequests.length).toBeGreaterThan(0);
+  });
+
+  it('announces what the exchange could not give back as one gap with its bounds', async () => {
+    h = await startHarness();
+    const id = h.add({ dataTypes: ['trade'] });
+    h.manager.startAll();
+    await subscribed(id);
+    h.mock.pushTrades('BTC-USDT', range(1, 10));
+    await h.until(() => h.events.length === 10);
+    h.mock.dropAll('terminate');
+    await h.until(() => status(id).state === 'reconnecting');
+    h.mock.recordTrades('BTC-USDT', range(16, 20));
+    h.advance(DEFAULT_TIMERS.backoff.maxMs);
+    await subscribed(id);
+    h.mock.pushTrades('BTC-USDT', [21, 22]);
+    await h.until(() => h.events.length === 10 + 1 + 5 + 2, 'gap, backfill, live');
+    const gap = h.events.find((e): e is GapEvent => e.type === 'gap');
+    expect(gap).toMatchObject({ fromId: '10', toId: '21', missing: 5 });
+    expect(h.events.slice(11).map((e) => (e as TradeEvent).id)).toEqual([
+      '16',
+      '17',
+      '18',
+      '19',
+      '20',
+      '21',
+      '22',
+    ]);
+  });
+
+  it('honours Retry-After when the REST endpoint is rate limited', async () => {
+    h = await startHarness();
+    const t = h;
+    const id = t.add({ dataTypes: ['trade'] });
+    t.manager.startAll();
+    await subscribed(id);
+    t.mock.pushTrades('BTC-USDT', range(1, 5));
+    await t.until(() => t.events.length === 5);
+    t.mock.dropAll('terminate');
+    await t.until(() => status(id).state === 'reconnecting');
+    t.mock.recordTrades('BTC-USDT', range(6, 8));
+    t.mock.restRateLimit(1, 2);
+    t.advance(DEFAULT_TIMERS.backoff.maxMs);
+    await subscribed(id);
+    t.mock.pushTrades('BTC-USDT', [9]);
+    await t.until(() => t.mock.restRequests.length === 1, 'the refused request');
+    await new Promise((r) => setTimeout(r, 20));
+    // Nothing is asked again before the 2 s the server named.
+    t.advance(1_900);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t.mock.restRequests).toHaveLength(1);
+    await t.advanceUntil(() => t.events.length === 9, 'backfilled after the wait', 100, 50);
+    expect(t.events.map((e) => (e as TradeEvent).id)).toEqual(range(1, 9).map(String));
+    expect(status(id).faultsByCode['rest-rate-limited']).toBe(1);
+  });
+});

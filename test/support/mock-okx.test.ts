@@ -414,6 +414,224 @@ describe('faults', () => {
   });
 });
 
+/** A plain GET against the mock's REST origin; the body parsed as JSON when there is one. */
+async function rest(
+  path: string,
+): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
+  const response = await fetch(`${mock.restUrl}${path}`);
+  const text = await response.text();
+  return {
+    status: response.status,
+    retryAfter: response.headers.get('retry-after'),
+    body: text === '' ? undefined : JSON.parse(text),
+  };
+}
+
+/** The `data` of an OKX envelope, asserting `code` "0". */
+async function restData(path: string): Promise<Record<string, unknown>[]> {
+  const { status, body } = await rest(path);
+  expect(status).toBe(200);
+  expect(body).toMatchObject({ code: '0', msg: '' });
+  return (body as { data: Record<string, unknown>[] }).data;
+}
+
+const tradeIdsOf = (rows: Record<string, unknown>[]) => rows.map((row) => Number(row.tradeId));
+
+describe('rest books', () => {
+  const bids = [
+    ['100.5', '2', '0', '1'],
+    ['100.4', '3', '0', '2'],
+  ];
+  const asks = [
+    ['100.6', '1', '0', '1'],
+    ['100.7', '4', '0', '3'],
+  ];
+
+  it('serves the book set for an instrument, cut to sz, in the docs shape', async () => {
+    mock.setRestBook('BTC-USDT', { bids, asks, seqId: 5000, ts: 1786538760218 });
+    expect(await restData('/api/v5/market/books?instId=BTC-USDT&sz=400')).toEqual([
+      { asks, bids, ts: '1786538760218', seqId: 5000 },
+    ]);
+    // The docs' default depth is 1.
+    expect(await restData('/api/v5/market/books?instId=BTC-USDT')).toEqual([
+      { asks: [asks[0]], bids: [bids[0]], ts: '1786538760218', seqId: 5000 },
+    ]);
+  });
+
+  it('serves a snapshot older than the stream for the first replies when asked', async () => {
+    mock.setRestBook('BTC-USDT', { bids, asks, seqId: 5000 }, { lagSeq: 30, lagResponses: 2 });
+    const seqIds: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      seqIds.push((await restData('/api/v5/market/books?instId=BTC-USDT&sz=5'))[0]?.seqId);
+    }
+    expect(seqIds).toEqual([4970, 4970, 5000]);
+  });
+
+  it('serves an empty book without seqId for an instrument nobody set', async () => {
+    const [book] = await restData('/api/v5/market/books?instId=ETH-USDT&sz=5');
+    expect(book).toEqual({ asks: [], bids: [], ts: expect.stringMatching(/^\d{13}$/) });
+  });
+
+  it.each([
+    ['an unknown instrument', '?instId=NOPE-USDT', 200, '51001'],
+    ['no instId', '?sz=5', 400, '50014'],
+    ['a depth over 400', '?instId=BTC-USDT&sz=401', 400, '51000'],
+    ['a depth that is not a number', '?instId=BTC-USDT&sz=abc', 400, '51000'],
+  ])('answers %s with the OKX error envelope', async (_, query, status, code) => {
+    const reply = await rest(`/api/v5/market/books${query}`);
+    expect(reply).toMatchObject({ status, body: { code, data: [] } });
+  });
+
+  it('logs every REST request with its status, and answers other paths with 404', async () => {
+    await rest('/api/v5/market/books?instId=BTC-USDT&sz=2');
+    expect(await rest('/api/v5/market/candles?instId=BTC-USDT')).toEqual({
+      status: 404,
+      retryAfter: null,
+      body: undefined,
+    });
+    expect(mock.restRequests).toEqual([
+      {
+        at: expect.any(Number),
+        method: 'GET',
+        path: '/api/v5/market/books',
+        query: { instId: 'BTC-USDT', sz: '2' },
+        status: 200,
+      },
+      expect.objectContaining({ path: '/api/v5/market/candles', status: 404 }),
+    ]);
+  });
+});
+
+describe('rest trades', () => {
+  const history = (query: string) => restData(`/api/v5/market/history-trades?${query}`);
+
+  it('keeps every pushed trade, heard or not, and trades recorded during an outage', async () => {
+    const client = await open();
+    await subscribe(client, [{ channel: 'trades', instId: 'BTC-USDT-SWAP' }]);
+    mock.pushTrades('BTC-USDT-SWAP', [1, 2]);
+    mock.stopData();
+    expect(mock.pushTrades('BTC-USDT-SWAP', [3])).toEqual([]);
+    mock.resumeData();
+    mock.recordTrades('BTC-USDT-SWAP', [4, 5]);
+    mock.pushTrades('BTC-USDT-SWAP', [6]);
+    const frames = (await frameCount(client, 4)).slice(1).map((frame) => JSON.parse(frame));
+    expect(frames.map((frame) => frame.data[0].tradeId)).toEqual(['1', '2', '6']);
+    expect(mock.tradeHistory('BTC-USDT-SWAP')).toEqual([1, 2, 3, 4, 5, 6]);
+    const rows = await history('instId=BTC-USDT-SWAP');
+    expect(tradeIdsOf(rows)).toEqual([6, 5, 4, 3, 2, 1]);
+    // The REST row of the docs: one fill, no count and no seqId; values and ts as pushed.
+    expect(rows[5]).toEqual({
+      instId: 'BTC-USDT-SWAP',
+      side: frames[0].data[0].side,
+      sz: frames[0].data[0].sz,
+      px: frames[0].data[0].px,
+      tradeId: '1',
+      ts: frames[0].data[0].ts,
+    });
+  });
+
+  it('pages newest first by trade id; before alone gives the newest above it', async () => {
+    mock.recordTrades(
+      'BTC-USDT',
+      Array.from({ length: 250 }, (_, i) => 1001 + i),
+    );
+    expect(tradeIdsOf(await history('instId=BTC-USDT&type=1&after=1011&limit=3'))).toEqual([
+      1010, 1009, 1008,
+    ]);
+    expect(tradeIdsOf(await history('instId=BTC-USDT&after=1003'))).toEqual([1002, 1001]);
+    expect(tradeIdsOf(await history('instId=BTC-USDT&before=1100&limit=2'))).toEqual([1250, 1249]);
+    expect(tradeIdsOf(await history('instId=BTC-USDT&after=1010&before=1006'))).toEqual([
+      1009, 1008, 1007,
+    ]);
+    // limit is at most 100; a larger one returns 100.
+    expect(await history('instId=BTC-USDT&limit=500')).toHaveLength(100);
+    expect(await history('instId=BTC-USDT&after=1001')).toEqual([]);
+  });
+
+  it('pages by timestamp with type=2, which does not take before', async () => {
+    mock.recordTrades('BTC-USDT', [1, 2, 3]);
+    const [newest] = await history('instId=BTC-USDT&type=2');
+    const ts = Number(newest?.ts) + 1;
+    expect(tradeIdsOf(await history(`instId=BTC-USDT&type=2&after=${ts}`))).toEqual([3, 2, 1]);
+    const refused = await rest(`/api/v5/market/history-trades?instId=BTC-USDT&type=2&before=${ts}`);
+    expect(refused).toMatchObject({ status: 200, body: { code: '50039', data: [] } });
+  });
+
+  it.each([
+    ['a limit that is not a number', 'instId=BTC-USDT&limit=ten', 400, '51000'],
+    ['a cursor that is not a trade id', 'instId=BTC-USDT&after=1e3', 400, '51000'],
+    ['an unknown type', 'instId=BTC-USDT&type=3', 400, '51000'],
+    ['an unknown instrument', 'instId=NOPE-USDT', 200, '51001'],
+  ])('answers %s with the OKX error envelope', async (_, query, status, code) => {
+    const reply = await rest(`/api/v5/market/history-trades?${query}`);
+    expect(reply).toMatchObject({ status, body: { code } });
+  });
+});
+
+describe('rest faults', () => {
+  it('answers the next n requests with 429, OKX 50011 and Retry-After', async () => {
+    mock.restRateLimit(2, 3);
+    const path = '/api/v5/market/books?instId=BTC-USDT';
+    const replies = [await rest(path), await rest('/api/v5/market/history-trades?instId=A-B')];
+    for (const reply of replies) {
+      expect(reply).toEqual({
+        status: 429,
+        retryAfter: '3',
+        body: { msg: 'Too Many Requests', code: '50011' },
+      });
+    }
+    expect((await rest(path)).status).toBe(200);
+    mock.restRateLimit(1);
+    expect(await rest(path)).toMatchObject({ status: 429, retryAfter: null });
+    expect(mock.restRequests.map((request) => request.status)).toEqual([429, 429, 200, 429]);
+  });
+
+  it('delays replies, and carries on after a client gave up on one', async () => {
+    mock.restDelayMs = 200;
+    const controller = new AbortController();
+    const url = `${mock.restUrl}/api/v5/market/books?instId=BTC-USDT`;
+    const aborted = fetch(url, { signal: controller.signal });
+    await mock.waitFor(() => mock.restRequests.length === 1);
+    controller.abort();
+    await expect(aborted).rejects.toThrow(/abort/i);
+    // Not asserted: openSocketCount(). undici opens a fresh idle connection after an abort.
+    mock.restDelayMs = 20;
+    expect((await rest('/api/v5/market/books?instId=BTC-USDT')).status).toBe(200);
+  });
+});
+
+describe('book pushes', () => {
+  it('sends book snapshots and updates shaped like OKX, to subscribers only', async () => {
+    const client = await open();
+    const bystander = await open();
+    await subscribe(client, [{ channel: 'books', instId: 'BTC-USDT' }]);
+    mock.pushBook('BTC-USDT', { action: 'snapshot', seqId: 10, bids: [['1', '2', '0', '1']] });
+    mock.pushBook('BTC-USDT', { action: 'update', prevSeqId: 10, seqId: 14 });
+    mock.pushBook('BTC-USDT', { action: 'update', seqId: 14 });
+    const frames = (await frameCount(client, 4)).slice(1).map((frame) => JSON.parse(frame));
+    expect(frames[0]).toEqual({
+      arg: { channel: 'books', instId: 'BTC-USDT' },
+      action: 'snapshot',
+      data: [
+        {
+          asks: [],
+          bids: [['1', '2', '0', '1']],
+          ts: expect.stringMatching(/^\d{13}$/),
+          checksum: 0,
+          prevSeqId: -1,
+          seqId: 10,
+        },
+      ],
+    });
+    // An update without prevSeqId is the idle keep-alive: prevSeqId equals seqId.
+    expect(frames.slice(1).map((frame) => [frame.action, frame.data[0].prevSeqId])).toEqual([
+      ['update', 10],
+      ['update', 14],
+    ]);
+    expect(bystander.frames).toEqual([]);
+  });
+});
+
 describe('close', () => {
   it('leaves no open sockets, even with held upgrades and blackholed connections', async () => {
     const client = await open();

@@ -10,7 +10,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -88,6 +94,43 @@ export interface SubscriptionRequest {
   readonly at: number;
 }
 
+/** A REST order book (docs "GET / Order book"); levels are sent as given, `[px, sz, "0", n]`. */
+export interface RestBook {
+  readonly bids: readonly (readonly string[])[];
+  readonly asks: readonly (readonly string[])[];
+  /** Left out of the reply when absent, as before OKX's 2026 change. */
+  readonly seqId?: number;
+  /** Epoch ms; default: the clock at the request. */
+  readonly ts?: number;
+}
+
+export interface RestBookOptions {
+  /** The first `lagResponses` replies carry `seqId - lagSeq`: a snapshot older than the stream. */
+  lagSeq?: number;
+  /** Default 1 when `lagSeq` is given. */
+  lagResponses?: number;
+}
+
+export interface RestRequestLog {
+  readonly at: number;
+  readonly method: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly status: number;
+}
+
+/** One order book push for `pushBook` (docs "Order book channel"). */
+export interface BookPush {
+  readonly action: 'snapshot' | 'update';
+  readonly seqId: number;
+  /** Default: -1 for a snapshot. */
+  readonly prevSeqId?: number;
+  readonly bids?: readonly (readonly string[])[];
+  readonly asks?: readonly (readonly string[])[];
+  /** Default 0, as OKX sends since the checksum was retired. */
+  readonly checksum?: number;
+}
+
 export interface SendOptions {
   /** Default: binary for a Buffer, text for a string; a Buffer sent as text may be bad UTF-8. */
   binary?: boolean;
@@ -118,6 +161,10 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const RSV1_FRAME = Buffer.from([0xc1, 0x02, 0x7b, 0x7d]);
 // FIN + reserved opcode 0x3, empty payload: WS_ERR_INVALID_OPCODE, close 1002.
 const BAD_OPCODE_FRAME = Buffer.from([0x83, 0x00]);
+// OKX docs "GET / Order book" (sz at most 400) and "GET / Trades history" (limit at most 100).
+const REST_BOOK_MAX_DEPTH = 400;
+const REST_TRADES_MAX_LIMIT = 100;
+const DIGITS = /^\d+$/;
 const NOTICES: Readonly<Record<string, string>> = {
   '64008': 'The connection will soon be closed for a service upgrade. Please reconnect.',
 };
@@ -154,10 +201,14 @@ class Connection implements MockConnection {
 
 export class MockOkx {
   readonly url: string;
+  /** The REST origin, `http://127.0.0.1:<port>`: what restBaseFor(url) gives. */
+  readonly restUrl: string;
   readonly upgradeAttempts: UpgradeAttempt[] = [];
   readonly received: ReceivedFrame[] = [];
   readonly requests: SubscriptionRequest[] = [];
   readonly closes: ClosedConnection[] = [];
+  /** Every REST request, in order of arrival, with the status it was answered with. */
+  readonly restRequests: RestRequestLog[] = [];
   readonly unknownInstIds: Set<string>;
   /** Delay of the replies (acks and 60018) to a valid request; its subscriptions start at once. */
   ackDelayMs = 0;
@@ -165,6 +216,8 @@ export class MockOkx {
   neverAck = false;
   /** End the connection this way when a subscribe arrives, before acking it; null: never. */
   closeOnSubscribe: CloseMode | null = null;
+  /** Delay of every REST reply; a client that gives up meanwhile gets none. */
+  restDelayMs = 0;
 
   readonly #server: Server;
   readonly #wss = new WebSocketServer({ noServer: true, autoPong: false });
@@ -176,6 +229,11 @@ export class MockOkx {
   readonly #sockets = new Set<Duplex>();
   readonly #live = new Map<number, Connection>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #restBooks = new Map<string, { book: RestBook; lagSeq: number; lagLeft: number }>();
+  /** Every trade that happened, per instId, by trade id: what history-trades serves. */
+  readonly #tradeHistory = new Map<string, Map<number, TradeRow>>();
+  #rateLimitLeft = 0;
+  #rateLimitRetryAfterSec: number | undefined;
   #interval: NodeJS.Timeout | undefined;
   #accepted = 0;
   #pings = 0;
@@ -191,13 +249,14 @@ export class MockOkx {
   private constructor(server: Server, port: number, options: MockOkxOptions) {
     this.#server = server;
     this.url = `ws://127.0.0.1:${port}/ws/v5`;
+    this.restUrl = `http://127.0.0.1:${port}`;
     this.unknownInstIds = new Set(options.unknownInstIds);
     this.#clock = options.clock ?? Date.now;
     this.#opsPerHour = options.opsPerHour ?? 480;
     this.#recordings = loadRecordings(options.recordings ?? DEFAULT_RECORDINGS);
     server.on('connection', (socket) => this.#track(socket));
     server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
-    server.on('request', (_req, res) => res.writeHead(404).end());
+    server.on('request', (req, res) => this.#onHttp(req, res));
     if (options.autoReplay !== undefined) {
       this.#interval = setInterval(() => this.#replayTick(), options.autoReplay.intervalMs);
     }
@@ -343,28 +402,81 @@ export class MockOkx {
   /**
    * Synthesizes `trades` frames with these trade ids (F7), `perFrame` trades per frame, values
    * from a recorded trade, `ts` from the clock; `seqId` is the trade id when the template has one.
+   * The trades also enter the REST history, even while data is stopped or blackholed: the
+   * exchange traded, the client just did not hear it.
    */
   pushTrades(
     instId: string,
     ids: readonly number[],
     options: { perFrame?: number } = {},
   ): string[] {
-    if (this.#silent()) return [];
     const template = firstDataItem(this.framesFor('trades', instId));
+    const rows = this.#recordTrades(instId, ids, template);
+    if (this.#silent()) return [];
     const perFrame = options.perFrame ?? 1;
     const sent: string[] = [];
     for (let i = 0; i < ids.length; i += perFrame) {
-      const data = ids.slice(i, i + perFrame).map((id) => ({
+      const data = rows.slice(i, i + perFrame).map((row) => ({
         ...template,
         instId,
-        tradeId: String(id),
-        ts: String(this.#clock()),
-        ...(typeof template.seqId === 'number' ? { seqId: id } : {}),
+        tradeId: row.tradeId,
+        ts: row.ts,
+        ...(typeof template.seqId === 'number' ? { seqId: Number(row.tradeId) } : {}),
       }));
       sent.push(JSON.stringify({ arg: { channel: 'trades', instId }, data }));
     }
     this.#broadcast(`trades:${instId}`, sent);
     return sent;
+  }
+
+  /**
+   * Sends one `books` push (or another incremental book channel) to its subscribers, shaped like
+   * OKX's: `{arg, action, data: [{asks, bids, ts, checksum, prevSeqId, seqId}]}`.
+   */
+  pushBook(instId: string, push: BookPush, channel = 'books'): string {
+    const element = {
+      asks: push.asks ?? [],
+      bids: push.bids ?? [],
+      ts: String(this.#clock()),
+      checksum: push.checksum ?? 0,
+      prevSeqId: push.prevSeqId ?? (push.action === 'snapshot' ? -1 : push.seqId),
+      seqId: push.seqId,
+    };
+    const frame = JSON.stringify({
+      arg: { channel, instId },
+      action: push.action,
+      data: [element],
+    });
+    if (!this.#silent()) this.#broadcast(`${channel}:${instId}`, [frame]);
+    return frame;
+  }
+
+  // --- REST -----------------------------------------------------------------------------------
+
+  /** The book `GET /api/v5/market/books` serves for `instId` from now on. */
+  setRestBook(instId: string, book: RestBook, options: RestBookOptions = {}): this {
+    const lagSeq = options.lagSeq ?? 0;
+    const lagLeft = lagSeq === 0 ? 0 : (options.lagResponses ?? 1);
+    this.#restBooks.set(instId, { book, lagSeq, lagLeft });
+    return this;
+  }
+
+  /** Trades that happen without being pushed, as during an outage; history-trades has them. */
+  recordTrades(instId: string, ids: readonly number[]): this {
+    this.#recordTrades(instId, ids, firstDataItem(this.framesFor('trades', instId)));
+    return this;
+  }
+
+  /** Ids of every trade of `instId` the REST history holds, ascending. */
+  tradeHistory(instId: string): number[] {
+    return [...(this.#tradeHistory.get(instId)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  /** The next `count` REST requests get 429 with OKX's 50011 body, and `Retry-After` if given. */
+  restRateLimit(count: number, retryAfterSec?: number): this {
+    this.#rateLimitLeft = count;
+    this.#rateLimitRetryAfterSec = retryAfterSec;
+    return this;
   }
 
   /**
@@ -465,6 +577,137 @@ export class MockOkx {
         this.closes.push({ connection: id, code, reason: String(reason), at: this.#clock() });
       });
     });
+  }
+
+  // --- REST requests --------------------------------------------------------------------------
+
+  #onHttp(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const query = Object.fromEntries(url.searchParams);
+    const method = req.method ?? 'GET';
+    const reply = this.#restReply(method, url.pathname, query);
+    this.restRequests.push({
+      at: this.#clock(),
+      method,
+      path: url.pathname,
+      query,
+      status: reply.status,
+    });
+    req.resume();
+    this.#later(this.restDelayMs, () => {
+      if (res.destroyed) return; // the client gave up during a delayed reply
+      const body = reply.body === undefined ? '' : JSON.stringify(reply.body);
+      // Connection: close keeps openSocketCount() meaningful: no idle keep-alive sockets linger.
+      res.writeHead(reply.status, {
+        'content-type': 'application/json',
+        connection: 'close',
+        ...reply.headers,
+      });
+      res.end(body);
+    });
+  }
+
+  #restReply(method: string, path: string, query: Readonly<Record<string, string>>): RestReply {
+    const route = REST_ROUTES[path];
+    if (route === undefined) return { status: 404, body: undefined, headers: {} };
+    if (method !== 'GET') return okxError(405, '50115', 'Invalid request method.');
+    if (this.#rateLimitLeft > 0) {
+      this.#rateLimitLeft--;
+      const after = this.#rateLimitRetryAfterSec;
+      // The body of a live 429 (c9s/bbgo PR #1534); OKX documents no Retry-After.
+      return {
+        status: 429,
+        body: { msg: 'Too Many Requests', code: '50011' },
+        headers: after === undefined ? {} : { 'retry-after': String(after) },
+      };
+    }
+    const instId = query.instId ?? '';
+    if (instId === '') return okxError(400, '50014', 'Parameter instId can not be empty.');
+    if (this.unknownInstIds.has(instId)) {
+      return okxError(200, '51001', "Instrument ID or Spread ID doesn't exist.");
+    }
+    return route === 'books' ? this.#bookReply(instId, query) : this.#tradesReply(instId, query);
+  }
+
+  #bookReply(instId: string, query: Readonly<Record<string, string>>): RestReply {
+    const sz = query.sz ?? '1';
+    const depth = Number(sz);
+    if (!DIGITS.test(sz) || depth < 1 || depth > REST_BOOK_MAX_DEPTH) {
+      return okxError(400, '51000', 'Parameter sz error');
+    }
+    const entry = this.#restBooks.get(instId);
+    const book: RestBook = entry?.book ?? { bids: [], asks: [] };
+    let seqId = book.seqId;
+    if (entry !== undefined && entry.lagLeft > 0 && seqId !== undefined) {
+      entry.lagLeft--;
+      seqId -= entry.lagSeq;
+    }
+    // Field order of the docs' example; seqId, which the 2026 procedure reads, last.
+    const data = {
+      asks: book.asks.slice(0, depth),
+      bids: book.bids.slice(0, depth),
+      ts: String(book.ts ?? this.#clock()),
+      ...(seqId === undefined ? {} : { seqId }),
+    };
+    return { status: 200, body: { code: '0', msg: '', data: [data] }, headers: {} };
+  }
+
+  /**
+   * Docs "GET / Trades history": newest first; `type` 1 pages by tradeId (default), 2 by ts;
+   * `after` older than, `before` newer than (tradeId only, else 50039); `limit` at most 100.
+   * `before` alone returns the newest trades above it, as the docs put it.
+   */
+  #tradesReply(instId: string, query: Readonly<Record<string, string>>): RestReply {
+    const type = query.type ?? '1';
+    if (type !== '1' && type !== '2') return okxError(400, '51000', 'Parameter type error');
+    const { after, before } = query;
+    for (const [name, value] of [
+      ['after', after],
+      ['before', before],
+      ['limit', query.limit],
+    ] as const) {
+      if (value !== undefined && !DIGITS.test(value)) {
+        return okxError(400, '51000', `Parameter ${name} error`);
+      }
+    }
+    if (type === '2' && before !== undefined) {
+      return okxError(200, '50039', 'Parameter "before" isn\'t supported for timestamp pagination');
+    }
+    const limit = Math.min(Number(query.limit ?? REST_TRADES_MAX_LIMIT), REST_TRADES_MAX_LIMIT);
+    const key = (row: TradeRow): number => (type === '1' ? Number(row.tradeId) : Number(row.ts));
+    const rows = [...(this.#tradeHistory.get(instId)?.values() ?? [])]
+      .filter((row) => after === undefined || key(row) < Number(after))
+      .filter((row) => before === undefined || key(row) > Number(before))
+      .sort((a, b) => key(b) - key(a) || Number(b.tradeId) - Number(a.tradeId))
+      .slice(0, limit);
+    return { status: 200, body: { code: '0', msg: '', data: rows }, headers: {} };
+  }
+
+  #recordTrades(
+    instId: string,
+    ids: readonly number[],
+    template: Record<string, unknown>,
+  ): TradeRow[] {
+    let history = this.#tradeHistory.get(instId);
+    if (history === undefined) {
+      history = new Map();
+      this.#tradeHistory.set(instId, history);
+    }
+    const rows: TradeRow[] = [];
+    for (const id of ids) {
+      // The REST row of docs "GET / Trades history": one fill, no count and no seqId.
+      const row: TradeRow = {
+        instId,
+        side: typeof template.side === 'string' ? template.side : 'buy',
+        sz: typeof template.sz === 'string' ? template.sz : '1',
+        px: typeof template.px === 'string' ? template.px : '1',
+        tradeId: String(id),
+        ts: String(this.#clock()),
+      };
+      history.set(id, row);
+      rows.push(row);
+    }
+    return rows;
   }
 
   // --- requests -------------------------------------------------------------------------------
@@ -594,6 +837,34 @@ export async function waitFor(
       else setTimeout(resolve, 5);
     });
   }
+}
+
+// --- REST helpers -------------------------------------------------------------------------------
+
+interface TradeRow {
+  readonly instId: string;
+  readonly side: string;
+  readonly sz: string;
+  readonly px: string;
+  readonly tradeId: string;
+  readonly ts: string;
+}
+
+interface RestReply {
+  readonly status: number;
+  /** Sent as JSON; undefined sends an empty body. */
+  readonly body: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+const REST_ROUTES: Readonly<Record<string, 'books' | 'trades'>> = {
+  '/api/v5/market/books': 'books',
+  '/api/v5/market/history-trades': 'trades',
+};
+
+/** OKX errors keep the envelope: `{code, msg, data: []}` (docs error table "REST API > Public"). */
+function okxError(status: number, code: string, msg: string): RestReply {
+  return { status, body: { code, msg, data: [] }, headers: {} };
 }
 
 // --- request validation -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { ExchangeAdapter } from '../types.ts';
+import type { ExchangeAdapter, HttpReply, ParseContext, TradePageResult } from '../types.ts';
 import { channelFor, endpointUrl, validateSymbol } from './channels.ts';
 import { parseFrame } from './parse.ts';
 import {
@@ -10,6 +10,14 @@ import {
   OKX_LIMITS,
 } from './protocol.ts';
 import { buildRequest, requestArgBytes } from './request.ts';
+import {
+  isRestFault,
+  MAX_TRADES_PAGE,
+  parseTradesPage,
+  restBaseFor,
+  restHeadersFor,
+  tradesPageUrl,
+} from './rest.ts';
 
 /**
  * The OKX v5 adapter (PROTOCOLS.md §1). Pure protocol knowledge: it owns no socket and no timer.
@@ -30,4 +38,24 @@ export const okxAdapter: ExchangeAdapter = Object.freeze({
   parse: parseFrame,
   isPermanentError,
   isReconnectNotice,
+  tradeBackfill: Object.freeze({
+    pageLimit: MAX_TRADES_PAGE,
+    restBase: restBaseFor,
+    restHeaders: restHeadersFor,
+    pageUrl: (base: string, symbol: string, afterTradeId: string | undefined) =>
+      tradesPageUrl(base, symbol, { afterTradeId, limit: MAX_TRADES_PAGE }),
+    parsePage: (reply: HttpReply, symbol: string, context: ParseContext): TradePageResult => {
+      const page = parseTradesPage(reply, symbol, context);
+      if (isRestFault(page)) {
+        return {
+          ok: false,
+          code: page.code,
+          detail: page.detail,
+          retryable: page.retryable,
+          retryAfterMs: page.retryAfterMs,
+        };
+      }
+      return { ok: true, trades: page.trades };
+    },
+  }),
 });
