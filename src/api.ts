@@ -76,6 +76,8 @@ export interface CollectorStatus {
   readonly nextRestartAt: number | undefined;
   readonly lastError: string | undefined;
   readonly messages: number;
+  /** Text received, in UTF-16 code units (bytes for the ASCII JSON exchanges send). */
+  readonly bytes: number;
   readonly events: number;
   readonly faults: number;
   readonly faultsByCode: Readonly<Record<string, number>>;
@@ -162,6 +164,15 @@ export interface CollectorManager {
   listCollectors(): CollectorSummary[];
   getStatus(): ManagerStatus;
   getCollector(id: string): CollectorHandle | undefined;
+  /**
+   * When the supervisor's health tick last ran (epoch ms on the manager's clock), and its
+   * interval: a tick older than a few intervals means the supervisor is stuck.
+   */
+  health(): {
+    readonly lastTickAt: number | undefined;
+    readonly intervalMs: number;
+    readonly now: number;
+  };
   /** The maintained book of a symbol now, or undefined when no collector keeps one. */
   getBook(symbol: string, query?: BookQuery): BookView | undefined;
   /** The maintained book of a symbol after every change (applied, reset, resynced). */

@@ -329,6 +329,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       nextRestartAt: entry.nextRestartAt,
       lastError: entry.lastError ?? context.lastError,
       messages: stats.messages,
+      bytes: stats.bytes,
       events: stats.events,
       faults: stats.faults,
       faultsByCode: { ...stats.faultsByCode },
@@ -357,6 +358,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       nextRestartAt: entry.nextRestartAt,
       lastError: entry.lastError,
       messages: stats.messages,
+      bytes: stats.bytes,
       events: stats.events,
       faults: stats.faults,
       faultsByCode: { ...stats.faultsByCode },
@@ -515,6 +517,14 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     getCollector: handle,
     getBook,
     book$,
+    health() {
+      const context = actor.getSnapshot().context;
+      return {
+        lastTickAt: context.lastTickAt,
+        intervalMs: context.policy.health.intervalMs,
+        now: now(),
+      };
+    },
   };
 
   for (const config of options.collectors ?? []) addCollector(config);

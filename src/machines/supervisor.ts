@@ -61,6 +61,8 @@ export interface SupervisorContext {
   /** Ids in the order they were added: rest-for-one restarts the ones after the crashed one. */
   readonly order: readonly string[];
   readonly running: boolean;
+  /** When the health tick last ran (the supervisor's own liveness), epoch ms. */
+  readonly lastTickAt: number | undefined;
 }
 
 export interface SupervisorInput {
@@ -333,7 +335,7 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
    */
   function checkHealth(fx: Effect[], context: Ctx): Ctx {
     const now = deps.now();
-    let next = context;
+    let next: Ctx = { ...context, lastTickAt: now };
     for (const id of context.order) {
       const entry = next.entries[id];
       if (entry === undefined || entry.status !== 'running') continue;
@@ -512,7 +514,13 @@ export function createSupervisorMachine(deps: SupervisorDeps) {
     },
   }).createMachine({
     id: 'supervisor',
-    context: ({ input }) => ({ policy: input.policy, entries: {}, order: [], running: false }),
+    context: ({ input }) => ({
+      policy: input.policy,
+      entries: {},
+      order: [],
+      running: false,
+      lastTickAt: undefined,
+    }),
     initial: 'idle',
     on: {
       'SUPERVISOR.ADD': { actions: 'addCollector' },
