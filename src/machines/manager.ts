@@ -26,7 +26,7 @@ import {
 import { getExchange, hasExchange, supportedExchanges } from '../exchanges/registry.ts';
 import type { ExchangeAdapter } from '../exchanges/types.ts';
 import type { DataType, MarketEvent } from '../streams/events.ts';
-import { CollectorFeed } from '../streams/feed.ts';
+import { CollectorFeed, type FeedStats } from '../streams/feed.ts';
 import { guardSubscribers } from '../streams/guard.ts';
 import { ProcessMonitor } from '../streams/process.ts';
 import { TelemetryReporter } from '../streams/reporter.ts';
@@ -328,13 +328,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       lastRestartReason: entry.lastRestartReason,
       nextRestartAt: entry.nextRestartAt,
       lastError: entry.lastError ?? context.lastError,
-      messages: stats.messages,
-      bytes: stats.bytes,
-      events: stats.events,
-      faults: stats.faults,
-      faultsByCode: { ...stats.faultsByCode },
-      duplicatesDropped: stats.duplicatesDropped,
-      lastMessageAt: { ...stats.lastMessageAt } as Partial<Record<DataType, number>>,
+      ...countersOf(stats),
     };
   }
 
@@ -357,13 +351,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       lastRestartReason: entry.lastRestartReason,
       nextRestartAt: entry.nextRestartAt,
       lastError: entry.lastError,
-      messages: stats.messages,
-      bytes: stats.bytes,
-      events: stats.events,
-      faults: stats.faults,
-      faultsByCode: { ...stats.faultsByCode },
-      duplicatesDropped: stats.duplicatesDropped,
-      lastMessageAt: { ...stats.lastMessageAt },
+      ...countersOf(stats),
     };
   }
 
@@ -553,6 +541,19 @@ function backfillTarget(
 function wantedEvents(config: CollectorConfig): Map<string, Set<string>> {
   const types = new Set(config.dataTypes.flatMap((t) => EVENT_TYPES_OF[t]));
   return new Map(symbolsOf(config).map((symbol) => [symbol, types]));
+}
+
+/** A feed's counters, as the status shows them (copies: the feed keeps counting). */
+function countersOf(stats: FeedStats) {
+  return {
+    messages: stats.messages,
+    bytes: stats.bytes,
+    events: stats.events,
+    faults: stats.faults,
+    faultsByCode: { ...stats.faultsByCode },
+    duplicatesDropped: stats.duplicatesDropped,
+    lastMessageAt: { ...stats.lastMessageAt } as Partial<Record<DataType, number>>,
+  };
 }
 
 /** The collector's lifecycle: the supervisor's view first, then the collector machine's own. */

@@ -545,23 +545,7 @@ export class CollectorFeed implements FrameSink {
         ? numericId - track.highestId - 1
         : undefined;
     if (missing === 0) return;
-    const gap: GapEvent = {
-      type: 'gap',
-      exchange: trade.exchange,
-      symbol: trade.symbol,
-      collectorId: trade.collectorId,
-      timestamp: trade.timestamp,
-      localTimestamp: trade.localTimestamp,
-      dataType: 'trade',
-      reason: 'reconnect',
-      fromTimestamp: last.timestamp,
-      toTimestamp: trade.timestamp,
-      fromId: last.id,
-      toId: trade.id,
-      missing,
-    };
-    this.stats.events++;
-    this.options.emit(gap);
+    this.emitGap(last, trade, missing, 'reconnect');
   }
 
   /** Drops a ticker that repeats the last one (a handover's overlap) or is older than it. */
