@@ -180,3 +180,31 @@ describe('order books through the collector', () => {
     expect(resets(t)[0]?.reason).toBe('book-checksum-mismatch');
   });
 });
+
+describe('candles', () => {
+  it('opens the /business endpoint on demand and delivers the recorded candles', async () => {
+    const t = await startHarness();
+    h = t;
+    // The recording is of August 2026: a clock months earlier would find its times implausible.
+    t.clock.set(Date.UTC(2026, 7, 13));
+    const id = t.add({ id: 'candles', dataTypes: ['candle', 'trade'], candleInterval: '1m' });
+    t.manager.startAll();
+    await t.advanceUntil(
+      () => t.manager.getCollector(id)?.getStatus().state === 'subscribed',
+      'both endpoints subscribed',
+    );
+    const paths = t.mock.connections.map((c) => c.path).sort();
+    expect(paths).toEqual(['/ws/v5/business', '/ws/v5/public']);
+    const frames = t.mock.push('candle1m', 'BTC-USDT', 2);
+    await t.until(() => t.events.filter((e) => e.type === 'candle').length >= 2, 'candles');
+    const row = JSON.parse(frames[0] as string).data[0] as string[];
+    expect(t.events.find((e) => e.type === 'candle')).toMatchObject({
+      symbol: 'BTC-USDT',
+      interval: '1m',
+      timestamp: Number(row[0]),
+      open: Number(row[1]),
+      close: Number(row[4]),
+      closed: row[8] === '1',
+    });
+  });
+});
