@@ -83,6 +83,8 @@ export interface CollectorStatus {
   readonly faultsByCode: Readonly<Record<string, number>>;
   readonly duplicatesDropped: number;
   readonly lastMessageAt: Readonly<Partial<Record<DataType, number>>>;
+  /** The collector's data-silence thresholds per data type, ms (0 = not judged). */
+  readonly silenceMs: Readonly<Record<DataType, number>>;
 }
 
 export interface HealthStatus {

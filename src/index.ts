@@ -25,6 +25,12 @@ export type * from './exchanges/types.ts';
 export { backoffDelayMs, seededRandom } from './machines/backoff.ts';
 export { type Clock, createSimulatedClock, systemClock } from './machines/clock.ts';
 export { createCollectorManager } from './machines/manager.ts';
+export {
+  type AdminRoute,
+  type AdminServer,
+  type AdminServerOptions,
+  startAdminServer,
+} from './service/admin.ts';
 export type * from './streams/events.ts';
 export { DATA_TYPES } from './streams/events.ts';
 export { FAULT_CODES, type FaultCode } from './streams/faults.ts';

@@ -48,7 +48,15 @@ export const ENV = {
   shutdownTimeoutMs: 'MARKET_COLLECTOR_SHUTDOWN_TIMEOUT_MS',
   restartStrategy: 'MARKET_COLLECTOR_RESTART_STRATEGY',
   maxRestarts: 'MARKET_COLLECTOR_MAX_RESTARTS',
+  http: 'MARKET_COLLECTOR_HTTP',
+  metricsSymbols: 'MARKET_COLLECTOR_METRICS_SYMBOLS',
 } as const;
+
+/**
+ * The bearer token of the admin listener's control routes. A secret, so only ever read from the
+ * environment: no flag (it would show in `ps`) and no config file field.
+ */
+export const ADMIN_TOKEN_ENV = 'MARKET_COLLECTOR_ADMIN_TOKEN';
 
 /**
  * Prefixes of the variables that set one field of every collector's `timers`, or of the
@@ -71,6 +79,9 @@ export interface ConfigFlags {
   readonly shutdownTimeoutMs?: string | undefined;
   readonly restartStrategy?: string | undefined;
   readonly maxRestarts?: string | undefined;
+  /** `HOST:PORT` of the admin listener, or `off`. */
+  readonly http?: string | undefined;
+  readonly metricsSymbols?: boolean | undefined;
   /** `PATH=VALUE` for every collector's timers, e.g. `pingIntervalMs=15000`. */
   readonly timer?: readonly string[] | undefined;
   /** `PATH=VALUE` for the supervisor, e.g. `health.intervalMs=2000`. */
@@ -90,7 +101,7 @@ export interface Setting {
   readonly path: string;
   /** The environment variable that sets it. */
   readonly env: string;
-  readonly kind: 'number' | 'string';
+  readonly kind: 'number' | 'string' | 'boolean';
 }
 
 /** Every timer of a collector, derived from the defaults so a new timer is settable at once. */
@@ -118,6 +129,8 @@ type Section = Exclude<keyof Overrides, 'collector'>;
 const SERVICE_SETTINGS: readonly Setting[] = [
   { path: 'logLevel', env: ENV.logLevel, kind: 'string' },
   { path: 'shutdownTimeoutMs', env: ENV.shutdownTimeoutMs, kind: 'number' },
+  { path: 'http', env: ENV.http, kind: 'string' },
+  { path: 'metricsSymbols', env: ENV.metricsSymbols, kind: 'boolean' },
 ];
 
 const SETTINGS: Readonly<Record<Section, readonly Setting[]>> = {
@@ -139,6 +152,13 @@ const NAMED_FLAGS: readonly {
     value: (f) => f.shutdownTimeoutMs,
     section: 'service',
     path: 'shutdownTimeoutMs',
+  },
+  { flag: '--http', value: (f) => f.http, section: 'service', path: 'http' },
+  {
+    flag: '--metrics-symbols',
+    value: (f) => (f.metricsSymbols === undefined ? undefined : String(f.metricsSymbols)),
+    section: 'service',
+    path: 'metricsSymbols',
   },
   {
     flag: '--restart-strategy',
@@ -246,6 +266,15 @@ function assign(
   put(target, setting, value, flag, issues);
 }
 
+const BOOLEAN_WORDS: ReadonlyMap<string, boolean> = new Map([
+  ['true', true],
+  ['false', false],
+  ['1', true],
+  ['0', false],
+  ['yes', true],
+  ['no', false],
+]);
+
 /** Sets a setting's dotted path in `target`; a number setting must be given a number. */
 function put(
   target: Tree,
@@ -255,13 +284,21 @@ function put(
   issues: ConfigIssue[],
 ): void {
   if (text === undefined) return;
-  let value: string | number = text.trim();
+  let value: string | number | boolean = text.trim();
   if (setting.kind === 'number') {
     value = Number(value);
     if (!Number.isFinite(value)) {
       issues.push({ field: source, received: text, expected: `a number (${setting.path})` });
       return;
     }
+  }
+  if (setting.kind === 'boolean') {
+    const flag = BOOLEAN_WORDS.get(text.trim().toLowerCase());
+    if (flag === undefined) {
+      issues.push({ field: source, received: text, expected: `true or false (${setting.path})` });
+      return;
+    }
+    value = flag;
   }
   const keys = setting.path.split('.');
   const last = keys.pop() ?? setting.path;
@@ -363,7 +400,9 @@ function settingsOf(
     if (isRecord(value)) return settingsOf(value, prefix, named, keys);
     const path = keys.join('.');
     const env = named[path] ?? `${prefix}${keys.map(screamingSnake).join('_')}`;
-    return [{ path, env, kind: typeof value === 'number' ? 'number' : 'string' }];
+    const kind =
+      typeof value === 'number' ? 'number' : typeof value === 'boolean' ? 'boolean' : 'string';
+    return [{ path, env, kind }];
   });
 }
 

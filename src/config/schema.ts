@@ -237,6 +237,8 @@ export const collectorConfigSchema = z
     /** The interval for `candle` (OKX: 1s, 1m, 5m, 1H, 1D, …); the adapter's default if unset. */
     candleInterval: z.string().min(1).optional(),
     autoRestart: z.boolean().default(true),
+    /** Fetch trades missed during a disconnect over REST (where the exchange serves them). */
+    backfill: z.boolean().default(true),
     /** Overrides of the manager's restart policy for this collector. */
     restart: restartOverrideSchema.optional(),
     enabled: z.boolean().default(true),

@@ -329,6 +329,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       nextRestartAt: entry.nextRestartAt,
       lastError: entry.lastError ?? context.lastError,
       ...countersOf(stats),
+      silenceMs: context.config.timers.silenceMs,
     };
   }
 
@@ -352,6 +353,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       nextRestartAt: entry.nextRestartAt,
       lastError: entry.lastError,
       ...countersOf(stats),
+      silenceMs: config.timers.silenceMs,
     };
   }
 
@@ -532,7 +534,7 @@ function backfillTarget(
   config: CollectorConfig,
 ): { backfill?: { base: string; headers: Readonly<Record<string, string>> } } {
   const support = adapter.tradeBackfill;
-  if (support === undefined || !config.dataTypes.includes('trade')) return {};
+  if (support === undefined || !config.backfill || !config.dataTypes.includes('trade')) return {};
   const endpoint = config.endpoint ?? adapter.defaultEndpoint;
   return { backfill: { base: support.restBase(endpoint), headers: support.restHeaders(endpoint) } };
 }

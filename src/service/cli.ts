@@ -2,10 +2,17 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ENV, ENV_PREFIX, SUPERVISOR_SETTINGS, TIMER_SETTINGS } from '../config/load.ts';
+import {
+  ADMIN_TOKEN_ENV,
+  ENV,
+  ENV_PREFIX,
+  SUPERVISOR_SETTINGS,
+  TIMER_SETTINGS,
+} from '../config/load.ts';
 import {
   ConfigError,
   DEFAULT_EXCHANGE,
+  DEFAULT_HTTP,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   DEFAULT_SUPERVISION,
   LOG_LEVELS,
@@ -14,10 +21,12 @@ import {
 import { DATA_TYPES } from '../streams/events.ts';
 import { demoCommand } from './demo.ts';
 import { DEMO_DEFAULTS } from './demo-exchange.ts';
+import { exchangesCommand } from './exchanges.ts';
 import { type CliIo, installFatalHandlers, processIo } from './io.ts';
 import { redactSecrets, sanitizeError } from './logging.ts';
 import { MACHINE_FORMATS, machinesCommand } from './machines.ts';
 import { printConfigCommand, type RunFlags, runCommand, validateConfigCommand } from './run.ts';
+import { statusCommand, WATCH_INTERVAL_MS } from './status.ts';
 
 /** `market-collector`: parses the command line and hands over to a command. Nothing else. */
 
@@ -29,6 +38,10 @@ export const USAGE = `Usage:
   market-collector config print [run options] [--format yaml|json]
                                     the config run would use: defaults applied, secrets redacted
   market-collector machines [opts]  print each statechart's definition
+  market-collector status [--url URL] [--json] [--watch]
+                                    the collectors of a running service, from its /status
+  market-collector exchanges [--json]
+                                    the supported exchanges and their data types
   market-collector --help
 
 run options:
@@ -38,6 +51,7 @@ run options:
   --data-types T,U   any of ${DATA_TYPES.join(', ')}
   --endpoint URL     ws:// or wss:// base endpoint
   --log-level L      one of ${LOG_LEVELS.join(', ')}
+  --log-format F     pretty (a live summary line and warnings; default on a TTY) or json
   --inspect URL      send lifecycle inspection events, sanitized, to a Stately inspector relay
                      at this ws:// URL (off by default)
   --restart-strategy S
@@ -48,6 +62,11 @@ run options:
                      one supervisor field, e.g. health.intervalMs=2000; repeatable
   --shutdown-timeout-ms MS
                      deadline of a clean stop, then exit 1 (default ${DEFAULT_SHUTDOWN_TIMEOUT_MS})
+  --http HOST:PORT   the admin listener: /livez, /readyz, /status, /metrics (default
+                     ${DEFAULT_HTTP}; port 0 picks a free one; off disables it)
+  --metrics-symbols  add a symbol label to the metrics that have one (off by default)
+  ${ADMIN_TOKEN_ENV}, when set, enables POST /collectors/ID/restart, enable and
+  disable with "Authorization: Bearer <token>"; there is no flag for it.
   The environment variables ${Object.values(ENV).join(',\n  ')}
   stand for the same options. Flags override the environment, which overrides the file.
   With a file, naming symbols replaces its collectors with one, based on its first;
@@ -73,8 +92,17 @@ demo options:
   --speed N          replay speed factor (default ${DEMO_DEFAULTS.speed})
   --loops N          passes to replay before stopping, 0: never (default ${DEMO_DEFAULTS.loops})
   --log-level L      as for run
+  --log-format F     as for run
   --shutdown-timeout-ms MS
                      as for run
+  --http HOST:PORT   as for run
+
+status options:
+  --url URL          the admin listener of the service (default from ${ENV.http}, else
+                     http://${DEFAULT_HTTP})
+  --json             the status as JSON instead of a table
+  --watch            redraw every ${WATCH_INTERVAL_MS / 1_000} s until Ctrl-C
+  Colors only on a terminal, never with NO_COLOR set; FORCE_COLOR colors a pipe.
 
 machines options:
   --format F         ${MACHINE_FORMATS.join(', ')}: a Mermaid state diagram (default), Stately Studio
@@ -95,12 +123,15 @@ const RUN_OPTIONS = {
   'data-types': { type: 'string' },
   endpoint: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   inspect: { type: 'string' },
   'restart-strategy': { type: 'string' },
   'max-restarts': { type: 'string' },
   timer: { type: 'string', multiple: true },
   supervisor: { type: 'string', multiple: true },
   'shutdown-timeout-ms': { type: 'string' },
+  http: { type: 'string' },
+  'metrics-symbols': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -112,7 +143,21 @@ const DEMO_OPTIONS = {
   speed: { type: 'string' },
   loops: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   'shutdown-timeout-ms': { type: 'string' },
+  http: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const STATUS_OPTIONS = {
+  url: { type: 'string' },
+  json: { type: 'boolean' },
+  watch: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const EXCHANGES_OPTIONS = {
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -150,9 +195,21 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
       speed,
       loops,
       'log-level': logLevel,
+      'log-format': logFormat,
       'shutdown-timeout-ms': shutdownTimeoutMs,
+      http,
     } = values;
-    return demoCommand({ speed, loops, logLevel, shutdownTimeoutMs }, io);
+    return demoCommand({ speed, loops, logLevel, logFormat, shutdownTimeoutMs, http }, io);
+  }
+  if (command === 'status') {
+    const { values } = parseArgs({ args: rest, options: STATUS_OPTIONS, strict: true });
+    if (values.help === true) return help(io);
+    return statusCommand({ url: values.url, json: values.json, watch: values.watch }, io);
+  }
+  if (command === 'exchanges') {
+    const { values } = parseArgs({ args: rest, options: EXCHANGES_OPTIONS, strict: true });
+    if (values.help === true) return help(io);
+    return exchangesCommand({ json: values.json }, io);
   }
   if (command === 'machines') {
     const { values } = parseArgs({ args: rest, options: MACHINES_OPTIONS, strict: true });
@@ -192,12 +249,15 @@ interface RunValues {
   readonly 'data-types'?: string | undefined;
   readonly endpoint?: string | undefined;
   readonly 'log-level'?: string | undefined;
+  readonly 'log-format'?: string | undefined;
   readonly inspect?: string | undefined;
   readonly 'restart-strategy'?: string | undefined;
   readonly 'max-restarts'?: string | undefined;
   readonly timer?: string[] | undefined;
   readonly supervisor?: string[] | undefined;
   readonly 'shutdown-timeout-ms'?: string | undefined;
+  readonly http?: string | undefined;
+  readonly 'metrics-symbols'?: boolean | undefined;
 }
 
 function runFlags(values: RunValues): RunFlags {
@@ -208,12 +268,15 @@ function runFlags(values: RunValues): RunFlags {
     dataTypes: values['data-types'],
     endpoint: values.endpoint,
     logLevel: values['log-level'],
+    logFormat: values['log-format'],
     inspect: values.inspect,
     restartStrategy: values['restart-strategy'],
     maxRestarts: values['max-restarts'],
     timer: values.timer,
     supervisor: values.supervisor,
     shutdownTimeoutMs: values['shutdown-timeout-ms'],
+    http: values.http,
+    metricsSymbols: values['metrics-symbols'],
   };
 }
 

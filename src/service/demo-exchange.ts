@@ -54,6 +54,10 @@ export interface DemoExchange {
   readonly program: ReplayProgram;
   /** Passes over the recordings completed so far. */
   passes(): number;
+  /** Frames replayed so far, over every pass, whether or not anyone was subscribed. */
+  framesSent(): number;
+  /** Ends every client connection at once (no close frame), so a demo can show a reconnect. */
+  dropConnections(): number;
   /** Called after each completed pass with the count so far; returns an unsubscribe. */
   onPass(listener: (passes: number) => void): () => void;
   /** Closes every connection and the server; idempotent. */
@@ -94,6 +98,12 @@ export async function startDemoExchange(options: DemoExchangeOptions = {}): Prom
     instruments: [...new Set(program.frames.map((f) => f.instId))].sort(),
     program,
     passes: () => replay.passes(),
+    framesSent: () => replay.framesSent(),
+    dropConnections() {
+      const dropped = clients.size;
+      for (const client of clients) client.socket.terminate();
+      return dropped;
+    },
     onPass(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -204,6 +214,7 @@ interface Replay {
   readonly start: () => void;
   readonly stop: () => void;
   readonly passes: () => number;
+  readonly framesSent: () => number;
 }
 
 interface ReplayOptions {
@@ -222,6 +233,7 @@ function createReplay(options: ReplayOptions): Replay {
   let passStart = 0;
   let index = 0;
   let passes = 0;
+  let sent = 0;
   let state: 'idle' | 'running' | 'done' = 'idle';
   const dueAt = (atMs: number) => passStart + atMs / speed;
   const schedule = () => {
@@ -235,6 +247,7 @@ function createReplay(options: ReplayOptions): Replay {
     for (let frame = frames[index]; frame && dueAt(frame.atMs) <= now; frame = frames[index]) {
       send(frame, passes);
       index += 1;
+      sent += 1;
     }
     if (index >= frames.length && dueAt(durationMs) <= now) {
       passStart = dueAt(durationMs);
@@ -257,6 +270,7 @@ function createReplay(options: ReplayOptions): Replay {
       clearTimeout(timer);
     },
     passes: () => passes,
+    framesSent: () => sent,
   };
 }
 

@@ -1,4 +1,6 @@
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { CollectorManager } from '../api.ts';
 import { ENV } from '../config/load.ts';
 import {
   type ConfigIssue,
@@ -8,10 +10,22 @@ import {
   parseServiceConfig,
   serviceConfigSchema,
 } from '../config/schema.ts';
+import { attachDashboard, dashboardUrl } from './dashboard.ts';
 import { DEMO_DEFAULTS, type DemoExchange, startDemoExchange } from './demo-exchange.ts';
 import { type CliIo, resolveManagerFactory } from './io.ts';
 import { createLogger } from './logging.ts';
-import { type StopReason, serve } from './serve.ts';
+import {
+  clearingOnExit,
+  createTerminal,
+  formatDemoProgress,
+  formatDuration,
+  formatRunSummary,
+  messageRate,
+  printOnStart,
+  resolveLogFormat,
+} from './progress.ts';
+import { type AdminSettings, adminSettings, type StopReason, serve } from './serve.ts';
+import { createTimeline } from './timeline.ts';
 
 /**
  * `market-collector demo`: the built-in OKX-protocol exchange on 127.0.0.1 replays recorded
@@ -23,34 +37,138 @@ export interface DemoFlags {
   readonly loops?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly shutdownTimeoutMs?: string | undefined;
+  /** `HOST:PORT` of the admin listener, or `off`. */
+  readonly http?: string | undefined;
+  /** `pretty` (a summary line, warnings) on a TTY, `json` elsewhere; as for `run`. */
+  readonly logFormat?: string | undefined;
 }
 
 /** Time for the last frames of the final pass to cross the socket and the parser. */
 const DRAIN_MS = 250;
 
 export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> {
-  const { speed, loops, logLevel, shutdownTimeoutMs } = parseDemoFlags(flags, io.env);
-  const logger = createLogger({ level: logLevel, destination: io.logDestination });
+  const { speed, loops, logLevel, shutdownTimeoutMs, http } = parseDemoFlags(flags, io.env);
+  const format = resolveLogFormat(flags.logFormat, io.stderr);
+  const terminal = createTerminal({ stream: io.stderr, format, level: logLevel });
+  const destination = terminal.destination ?? io.logDestination;
+  const logger = createLogger({ level: terminal.level, destination });
   const createManager = await resolveManagerFactory(io);
   const exchange = await startDemoExchange({ speed, passes: loops });
   try {
     const config = parseServiceConfig({ logLevel, collectors: [demoCollector(exchange)] });
-    logger.info({ endpoint: exchange.endpoint, speed, loops }, 'demo exchange listening');
+    const recordings = exchange.program.files;
+    logger.info(
+      { endpoint: exchange.endpoint, speed, loops, recordings },
+      'demo exchange listening',
+    );
+    const explicitHttp = flags.http !== undefined || nonEmpty(io.env[ENV.http]) !== undefined;
+    const admin = await demoAdmin(adminSettings(http, false, io.env), explicitHttp);
+    const timeline = admin === undefined ? undefined : createTimeline();
     const manager = createManager({
       supervisor: config.supervisor,
       collectors: config.collectors,
       logger,
+      ...(timeline === undefined ? {} : { inspect: timeline.observer }),
     });
+    const url = admin === undefined ? undefined : dashboardUrl(admin);
+    printOnStart(terminal, manager, demoBanner(exchange, { speed, loops, url }));
+    terminal.start(demoSummary(exchange, manager, loops));
+    const dropConnections = () => {
+      logger.warn({ connections: exchange.dropConnections() }, 'demo connections dropped');
+    };
+    const dashboard = { manager, logger, dropConnections };
     const reason = await serve(manager, {
-      io,
+      io: clearingOnExit(io, terminal),
       logger,
       shutdownTimeoutMs,
+      admin: timeline === undefined ? admin : attachDashboard(admin, { ...dashboard, timeline }),
       ...(loops > 0 ? { until: afterPasses(exchange, loops) } : {}),
     });
     return reason === 'failed' ? 1 : 0;
   } finally {
+    terminal.stop();
     await exchange.close();
   }
+}
+
+/**
+ * The admin listener at its default address, or on any free port when that one is taken (by
+ * another demo, say): the demo must start for a new user. An address asked for is used as given.
+ */
+async function demoAdmin(
+  admin: AdminSettings | undefined,
+  explicit: boolean,
+): Promise<AdminSettings | undefined> {
+  if (admin === undefined || explicit || admin.port === 0) return admin;
+  if (await portIsFree(admin.host, admin.port)) return admin;
+  return { ...admin, port: await portIsFree(admin.host, 0) };
+}
+
+/** Listens and closes at once: the port bound (0 asks for any), or 0 when it was taken. */
+function portIsFree(host: string, port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(0));
+    probe.listen(port, host, () => {
+      const address = probe.address();
+      const bound = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(bound));
+    });
+  });
+}
+
+interface BannerOptions {
+  readonly speed: number;
+  readonly loops: number;
+  readonly url: string | undefined;
+}
+
+/** What the demo replays and where to watch it, printed once above the summary line. */
+export function demoBanner(exchange: DemoExchange, options: BannerOptions): string {
+  const { files, frames, durationMs } = exchange.program;
+  const { speed, loops, url } = options;
+  const passes = loops > 0 ? `${loops} pass${loops === 1 ? '' : 'es'}` : 'passes until Ctrl-C';
+  const lines = [
+    `market-collector demo: replaying ${files.length} OKX recordings (${recordingGroups(files)})`,
+    `  ${exchange.instruments.join(', ')}: ${frames.length.toLocaleString('en-US')} frames a ` +
+      `pass of ${formatDuration(durationMs / speed)} (speed ${speed}), ${passes}`,
+  ];
+  if (url !== undefined) {
+    lines.push(`  dashboard: ${url}  (its "Drop connections" button shows a reconnect)`);
+  }
+  return lines.join('\n');
+}
+
+/** `a.jsonl, ccxt_2026-08/ (5 files)`: a folder of recordings is one source. */
+function recordingGroups(files: readonly string[]): string {
+  const groups = new Map<string, number>();
+  for (const file of files) {
+    const slash = file.indexOf('/');
+    const key = slash < 0 ? file : `${file.slice(0, slash + 1)}`;
+    groups.set(key, (groups.get(key) ?? 0) + 1);
+  }
+  return [...groups]
+    .map(([key, n]) => (key.endsWith('/') ? `${key} (${n} file${n === 1 ? '' : 's'})` : key))
+    .join(', ');
+}
+
+function demoSummary(
+  exchange: DemoExchange,
+  manager: Pick<CollectorManager, 'getStatus'>,
+  loops: number,
+): () => string {
+  const rate = messageRate();
+  const framesPerPass = exchange.program.frames.length;
+  return () => {
+    const status = manager.getStatus();
+    const progress = formatDemoProgress({
+      passes: exchange.passes(),
+      loops,
+      framesSent: exchange.framesSent(),
+      framesPerPass,
+    });
+    return `demo ${progress} · ${formatRunSummary(status, rate(status))}`;
+  };
 }
 
 function demoCollector(exchange: DemoExchange) {
@@ -60,6 +178,8 @@ function demoCollector(exchange: DemoExchange) {
     symbols: [...exchange.instruments],
     dataTypes: ['trade', 'ticker'],
     endpoint: exchange.endpoint,
+    // The demo exchange replays recordings; it keeps no trade history to fetch missed trades from.
+    backfill: false,
   };
 }
 
@@ -78,6 +198,7 @@ interface DemoSettings {
   readonly loops: number;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
+  readonly http: string;
 }
 
 /** Validates the demo's own flags; a bad one is a `ConfigError`, like any configuration value. */
@@ -108,8 +229,22 @@ export function parseDemoFlags(
     const expected = 'a whole number of milliseconds above 0';
     issues.push({ field: 'shutdownTimeoutMs', received: timeoutText, expected });
   }
-  if (issues.length > 0 || !level.success || !timeout.success) throw configError(issues);
-  return { speed, loops, logLevel: level.data, shutdownTimeoutMs: timeout.data };
+  const httpText = flags.http ?? nonEmpty(env[ENV.http]);
+  const http = serviceConfigSchema.shape.http.safeParse(httpText);
+  if (!http.success) {
+    const expected = http.error.issues[0]?.message ?? 'HOST:PORT or off';
+    issues.push({ field: 'http', received: httpText, expected });
+  }
+  if (issues.length > 0 || !level.success || !timeout.success || !http.success) {
+    throw configError(issues);
+  }
+  return {
+    speed,
+    loops,
+    logLevel: level.data,
+    shutdownTimeoutMs: timeout.data,
+    http: http.data,
+  };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

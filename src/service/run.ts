@@ -8,9 +8,18 @@ import {
   type ServiceConfig,
   symbolsOf,
 } from '../config/schema.ts';
+import { attachDashboard, dashboardUrl } from './dashboard.ts';
 import { type CliIo, resolveManagerFactory } from './io.ts';
 import { createLogger } from './logging.ts';
-import { serve } from './serve.ts';
+import {
+  clearingOnExit,
+  createTerminal,
+  printOnStart,
+  resolveLogFormat,
+  runSummary,
+} from './progress.ts';
+import { adminSettings, serve } from './serve.ts';
+import { combineObservers, createTimeline } from './timeline.ts';
 
 /**
  * `market-collector run`: collectors from file, environment and flags; events to stdout. Also
@@ -22,6 +31,8 @@ export interface RunFlags extends ConfigFlags {
   readonly config?: string | undefined;
   /** `--inspect URL`: a Stately inspector relay (see inspect.ts). */
   readonly inspect?: string | undefined;
+  /** `--log-format pretty|json`: pretty (a summary line, warnings) on a TTY, json elsewhere. */
+  readonly logFormat?: string | undefined;
 }
 
 export interface PrintFlags extends RunFlags {
@@ -36,7 +47,10 @@ export async function runCommand(flags: RunFlags, io: CliIo): Promise<number> {
   const config = await loadServiceConfig({ file: flags.config, env: io.env, flags });
   // Now, so a variable that is not set or a secrets file others can read stops the start.
   const credentials = await resolveServiceCredentials(config, io.env);
-  const logger = createLogger({ level: config.logLevel, destination: io.logDestination });
+  const format = resolveLogFormat(flags.logFormat, io.stderr);
+  const terminal = createTerminal({ stream: io.stderr, format, level: config.logLevel });
+  const destination = terminal.destination ?? io.logDestination;
+  const logger = createLogger({ level: terminal.level, destination });
   const createManager = await resolveManagerFactory(io);
   // Loaded only when asked for: @statelyai/inspect costs ~100 ms at start.
   const inspector =
@@ -48,18 +62,31 @@ export async function runCommand(flags: RunFlags, io: CliIo): Promise<number> {
   // The configs go without theirs either way: a literal secret must not sit in an actor's
   // context, where the inspector and snapshots would show it.
   try {
+    const admin = adminSettings(config.http, config.metricsSymbols, io.env);
+    // The dashboard's timeline watches the same inspection events as the relay, if any.
+    const timeline = admin === undefined ? undefined : createTimeline();
+    const observers = [timeline?.observer, inspector].filter((o) => o !== undefined);
     const manager = createManager({
       supervisor: config.supervisor,
       collectors: config.collectors.map(withoutCredentials),
       logger,
-      ...(inspector === undefined ? {} : { inspect: inspector }),
+      ...(observers.length === 0 ? {} : { inspect: combineObservers(...observers) }),
     });
     const withCredentials = credentials.filter((c) => c !== undefined).length;
     if (withCredentials > 0) logger.info({ collectors: withCredentials }, 'credentials resolved');
     const shutdownTimeoutMs = config.shutdownTimeoutMs;
-    const reason = await serve(manager, { io, logger, shutdownTimeoutMs });
+    const url = admin === undefined ? undefined : dashboardUrl(admin);
+    if (url !== undefined) printOnStart(terminal, manager, `market-collector: dashboard at ${url}`);
+    terminal.start(runSummary(manager));
+    const reason = await serve(manager, {
+      io: clearingOnExit(io, terminal),
+      logger,
+      shutdownTimeoutMs,
+      admin: timeline === undefined ? admin : attachDashboard(admin, { manager, timeline, logger }),
+    });
     return reason === 'failed' ? 1 : 0;
   } finally {
+    terminal.stop();
     // After serve: the last transitions of the stop still reach the relay.
     await inspector?.stop();
   }

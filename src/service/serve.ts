@@ -1,6 +1,10 @@
 import type { Logger } from 'pino';
 import type { CollectorManager } from '../api.ts';
+import { ADMIN_TOKEN_ENV } from '../config/load.ts';
+import { HTTP_OFF, parseListenAddress } from '../config/schema.ts';
+import type { AdminRoute, AdminServer } from './admin.ts';
 import type { CliIo } from './io.ts';
+import { sanitizeError } from './logging.ts';
 import { createNdjsonSink } from './ndjson-sink.ts';
 
 /**
@@ -12,6 +16,9 @@ import { createNdjsonSink } from './ndjson-sink.ts';
  * waits for the peer's close, bounded by its machine's close timeout), then every event
  * line already handed to stdout drains, then the logger flushes. All of it must finish within
  * `shutdownTimeoutMs` of the stop request, or the process logs an error and exits 1.
+ *
+ * With `admin`, the HTTP admin listener (admin.ts) runs from before the start to after the stop;
+ * its `/readyz` turns 503 at the stop request, before the first collector is told to stop.
  */
 
 export type StopReason = 'SIGINT' | 'SIGTERM' | 'stdout-closed' | 'failed' | 'replay-finished';
@@ -26,12 +33,50 @@ export interface ServeOptions {
   readonly until?: Promise<StopReason>;
   /** From the stop request to the last flushed line; past it the process exits 1. */
   readonly shutdownTimeoutMs: number;
+  /** The HTTP admin listener; none when absent (`--http off`). */
+  readonly admin?: AdminSettings | undefined;
+}
+
+export interface AdminSettings {
+  readonly host: string;
+  readonly port: number;
+  /** From `MARKET_COLLECTOR_ADMIN_TOKEN`: the control routes exist only with one. */
+  readonly token: string | undefined;
+  readonly metricsSymbols: boolean;
+  /** Routes of other modules (the dashboard's), mounted beside the admin's own. */
+  readonly routes?: readonly AdminRoute[];
+}
+
+/** A token this short can be guessed; it is accepted, with a warning. */
+const WEAK_TOKEN_CHARS = 16;
+
+/** The admin listener of `run` and `demo`: the `http` setting, the token from the environment. */
+export function adminSettings(
+  http: string,
+  metricsSymbols: boolean,
+  env: CliIo['env'],
+): AdminSettings | undefined {
+  if (http === HTTP_OFF) return undefined;
+  const address = parseListenAddress(http);
+  // The config schema validated the setting; a malformed one cannot get here.
+  if (address === undefined) throw new Error(`invalid admin listen address "${http}"`);
+  const token = env[ADMIN_TOKEN_ENV];
+  return {
+    ...address,
+    token: token === undefined || token === '' ? undefined : token,
+    metricsSymbols,
+  };
 }
 
 /** Resolves with why it stopped, once stopped and flushed. */
 export async function serve(manager: CollectorManager, options: ServeOptions): Promise<StopReason> {
   const { io, logger } = options;
   const latch = stopLatch();
+  // First: a port already taken stops the start before anything else began.
+  const admin =
+    options.admin === undefined
+      ? undefined
+      : await startAdmin(manager, options.admin, logger, latch.stopping);
   const sink = createNdjsonSink(io.stdout, {
     onFull: () => logger.warn('stdout is slower than the feed; events are buffered in memory'),
     onBroken: (err) => {
@@ -67,14 +112,36 @@ export async function serve(manager: CollectorManager, options: ServeOptions): P
       subscription.unsubscribe();
     }
     await sink.flush();
+    // After the stop: probes see 503 from /readyz until the collectors are down, not a refusal.
+    await admin?.close();
     logger.info(sink.stats(), 'stopped');
     await flushLogger(logger);
   } finally {
+    await admin?.close();
     clearTimeout(deadline);
     // Last: a second signal during the flush must still exit at once, not find no listener.
     removeSignals();
   }
   return reason;
+}
+
+async function startAdmin(
+  manager: CollectorManager,
+  settings: AdminSettings,
+  logger: Logger,
+  isShuttingDown: () => boolean,
+): Promise<AdminServer> {
+  if (settings.token !== undefined && settings.token.length < WEAK_TOKEN_CHARS) {
+    logger.warn({ minChars: WEAK_TOKEN_CHARS }, `${ADMIN_TOKEN_ENV} is short enough to guess`);
+  }
+  // Loaded only when asked for: prom-client costs some 30 ms at start.
+  const { startAdminServer } = await import('./admin.ts');
+  try {
+    return await startAdminServer({ ...settings, manager, logger, isShuttingDown });
+  } catch (error) {
+    const { message } = sanitizeError(error);
+    throw new Error(`admin listener on ${settings.host}:${settings.port} failed: ${message}`);
+  }
 }
 
 /** Exits 1 if the stop is not over in time; unref'd, so it never holds a stopped process. */

@@ -21,7 +21,11 @@ function cli(args: readonly string[]): Run {
 function node(args: readonly string[]): Run {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, MARKET_COLLECTOR_LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      MARKET_COLLECTOR_LOG_LEVEL: 'info',
+      MARKET_COLLECTOR_HTTP: '127.0.0.1:0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

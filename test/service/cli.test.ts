@@ -80,7 +80,8 @@ function harness(stdout = sink()): Harness {
   const io: CliIo = {
     stdout: stdout.stream,
     stderr: stderr.stream,
-    env: {},
+    // A free port: the admin listener runs as by default, without colliding across test files.
+    env: { MARKET_COLLECTOR_HTTP: '127.0.0.1:0' },
     signals,
     exit: (code) => exits.push(code),
     logDestination: { write: (line: string) => logs.push(JSON.parse(line)) },
@@ -367,7 +368,7 @@ describe('market-collector run: configuration', () => {
   it('gives the manager the supervisor policy and collectors without their credentials', async () => {
     const path = await configFile('run.yaml', TWO_COLLECTORS);
     const h = harness();
-    const io = { ...h.io, env: { OKX_SECRET_KEY: 's3cr3t-from-env' } };
+    const io = { ...h.io, env: { ...h.io.env, OKX_SECRET_KEY: 's3cr3t-from-env' } };
     const exit = main(['run', '--config', path, '--restart-strategy', 'one-for-all'], io);
     await vi.waitFor(() => expect(h.manager.starts).toBe(1));
     const [options] = h.manager.options;
