@@ -104,8 +104,8 @@ export function createSocketLogic(deps: SocketDeps) {
       const ws = new WebSocket(input.url, {
         // Compression costs CPU on every frame and OKX does not need it.
         perMessageDeflate: false,
+        // The connect timeout is the machine's (`connectTimeout`), not ws's own timer.
         maxPayload: deps.maxPayloadBytes ?? 16 * 1024 * 1024,
-        handshakeTimeout: undefined,
       });
       sockets.add(ws);
 
