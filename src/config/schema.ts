@@ -239,6 +239,12 @@ export const collectorConfigSchema = z
     autoRestart: z.boolean().default(true),
     /** Fetch trades missed during a disconnect over REST (where the exchange serves them). */
     backfill: z.boolean().default(true),
+    /**
+     * Order book snapshots: `auto` takes the pushed snapshot and falls back to REST when a
+     * channel sends updates without one (OKX announced it will); `rest` always bootstraps from
+     * REST and ignores pushed snapshots.
+     */
+    bookSnapshot: z.enum(['auto', 'rest']).default('auto'),
     /** Overrides of the manager's restart policy for this collector. */
     restart: restartOverrideSchema.optional(),
     enabled: z.boolean().default(true),

@@ -1,5 +1,5 @@
 import type { BookMessage } from '../book/message.ts';
-import type { DataType, MarketEvent } from '../streams/events.ts';
+import type { BookChangeEvent, DataType, MarketEvent } from '../streams/events.ts';
 import type { FaultCode } from '../streams/faults.ts';
 
 /**
@@ -51,6 +51,8 @@ export type ControlMessage =
   | { readonly kind: 'pong' }
   /** Raised by the feed: trades of this symbol were missed; fetch them (`backfillStep`). */
   | { readonly kind: 'backfill'; readonly symbol: string }
+  /** Raised by the feed: this book needs a REST snapshot (`bookSnapshotStep`). */
+  | { readonly kind: 'book-snapshot'; readonly channel: string; readonly symbol: string }
   /**
    * Raised by the feed, not the exchange: a book of this subscription broke (sequence gap,
    * checksum, crossed) and needs a fresh snapshot.
@@ -140,7 +142,41 @@ export interface TradeBackfill {
   parsePage(reply: HttpReply, symbol: string, context: ParseContext): TradePageResult;
 }
 
+/** How an exchange's REST API serves order book snapshots (optional). */
+export interface BookSnapshotSupport {
+  readonly depth: number;
+  url(base: string, symbol: string, depth: number): string;
+  parse(
+    reply: HttpReply,
+    symbol: string,
+    channel: string,
+    context: ParseContext,
+  ):
+    | { readonly ok: true; readonly message: BookMessage; readonly event: BookChangeEvent }
+    | {
+        readonly ok: false;
+        readonly code: FaultCode;
+        readonly detail: string;
+        readonly retryable: boolean;
+        readonly retryAfterMs: number | undefined;
+      };
+  /** How a snapshot and the buffered updates fit together (the exchange's documented rule). */
+  plan(snapshot: BookMessage, buffered: readonly BookMessage[]): BookBootstrapPlan;
+}
+
+export type BookBootstrapPlan =
+  | {
+      readonly outcome: 'ready';
+      readonly snapshot: BookMessage;
+      readonly updates: readonly BookMessage[];
+    }
+  | { readonly outcome: 'wait' }
+  | { readonly outcome: 'stale'; readonly detail: string }
+  | { readonly outcome: 'restart'; readonly detail: string };
+
 export interface ExchangeAdapter {
+  /** Bootstrapping books from a REST snapshot; absent when the exchange cannot. */
+  readonly bookSnapshot?: BookSnapshotSupport;
   /** Fetching missed trades over REST; absent when the exchange cannot. */
   readonly tradeBackfill?: TradeBackfill;
   /** Registry key, lowercase (`okx`). */

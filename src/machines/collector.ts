@@ -73,7 +73,7 @@ export interface CollectorContext {
   readonly nextRequest: number;
   readonly nextConnection: number;
   readonly reconnects: number;
-  /** Symbols whose missed trades are being fetched. */
+  /** REST jobs of the feed under way (`trade:SYMBOL`, `book:CHANNEL:SYMBOL`). */
   readonly backfills: readonly string[];
   readonly lastError: string | undefined;
   readonly lastErrorAt: number | undefined;
@@ -117,13 +117,13 @@ export interface CollectorDeps {
   readonly random: () => number;
   readonly markDisconnected: (collectorId: string) => void;
   readonly rest: ReturnType<typeof createRestLogic>;
-  /** Advances a trade backfill of the feed with the last reply (undefined: start). */
+  /** Advances a REST job of the feed with the last reply (undefined: start). */
   readonly backfillStep: (
     collectorId: string,
     symbol: string,
     reply: HttpReply | 'failed' | undefined,
   ) => BackfillStep;
-  /** Ends every backfill of the feed at once, announcing what was missed. */
+  /** Ends every REST job of the feed at once (held trades go out, what was missed is a gap). */
   readonly abortBackfills: (collectorId: string) => void;
   readonly reportState: (context: CollectorContext, state: string, reason?: string) => void;
   readonly reportSubscription: (event: Omit<SubscriptionTelemetry, 'type' | 'at'>) => void;
@@ -439,7 +439,9 @@ export function createCollectorMachine(deps: CollectorDeps) {
         return beginHandover(fx, context, connectionId);
       }
       case 'backfill':
-        return beginBackfill(fx, context, control.symbol);
+        return beginBackfill(fx, context, `trade:${control.symbol}`);
+      case 'book-snapshot':
+        return beginBackfill(fx, context, `book:${control.channel}:${control.symbol}`);
       case 'resync':
         return onResync(fx, context, connectionId, control.channel, control.symbol, control.reason);
       case 'unsubscribed':

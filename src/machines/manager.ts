@@ -26,7 +26,7 @@ import {
 import { getExchange, hasExchange, supportedExchanges } from '../exchanges/registry.ts';
 import type { ExchangeAdapter } from '../exchanges/types.ts';
 import type { DataType, MarketEvent } from '../streams/events.ts';
-import { CollectorFeed, type FeedStats } from '../streams/feed.ts';
+import { type BackfillStep, CollectorFeed, type FeedStats } from '../streams/feed.ts';
 import { guardSubscribers } from '../streams/guard.ts';
 import { ProcessMonitor } from '../streams/process.ts';
 import { TelemetryReporter } from '../streams/reporter.ts';
@@ -159,8 +159,14 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     random,
     markDisconnected: (id) => feeds.get(id)?.markDisconnected(),
     rest: createRestLogic(),
-    backfillStep: (id, symbol, reply) =>
-      feeds.get(id)?.backfillStep(symbol, reply) ?? { kind: 'done' },
+    backfillStep: (id, job, reply): BackfillStep => {
+      const feed = feeds.get(id);
+      if (feed === undefined) return { kind: 'done' };
+      if (job.startsWith('trade:')) return feed.backfillStep(job.slice('trade:'.length), reply);
+      // `book:CHANNEL:SYMBOL`; OKX channel names have no colon.
+      const [, channel = '', symbol = ''] = /^book:([^:]*):(.*)$/.exec(job) ?? [];
+      return feed.bookSnapshotStep(channel, symbol, reply);
+    },
     abortBackfills: (id) => feeds.get(id)?.abortBackfills(),
     reportState: (context, state, reason) =>
       reporter.state({
@@ -233,6 +239,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         clock,
         wanted: wantedEvents(config),
         ...backfillTarget(adapter, config),
+        ...bookSnapshotTarget(adapter, config),
         emit: emitData,
         bookChanged: (sync, channel) => bookChanges.next({ collectorId: id, channel, sync }),
         fault: (fault) =>
@@ -537,6 +544,26 @@ function backfillTarget(
   if (support === undefined || !config.backfill || !config.dataTypes.includes('trade')) return {};
   const endpoint = config.endpoint ?? adapter.defaultEndpoint;
   return { backfill: { base: support.restBase(endpoint), headers: support.restHeaders(endpoint) } };
+}
+
+/** Where a collector's feed fetches book snapshots, when its exchange serves them. */
+function bookSnapshotTarget(
+  adapter: ExchangeAdapter,
+  config: CollectorConfig,
+): {
+  bookSnapshot?: { mode: 'auto' | 'rest'; base: string; headers: Readonly<Record<string, string>> };
+} {
+  const rest = adapter.tradeBackfill;
+  if (adapter.bookSnapshot === undefined || rest === undefined) return {};
+  if (!config.dataTypes.includes('orderbook')) return {};
+  const endpoint = config.endpoint ?? adapter.defaultEndpoint;
+  return {
+    bookSnapshot: {
+      mode: config.bookSnapshot,
+      base: rest.restBase(endpoint),
+      headers: rest.restHeaders(endpoint),
+    },
+  };
 }
 
 /** The event types a collector's feed may emit, per symbol. */

@@ -1,6 +1,12 @@
 import type { BookMessage } from '../book/message.ts';
 import { BookSync } from '../book/sync.ts';
-import type { ControlMessage, ExchangeAdapter, HttpReply, ParseFault } from '../exchanges/types.ts';
+import type {
+  BookBootstrapPlan,
+  ControlMessage,
+  ExchangeAdapter,
+  HttpReply,
+  ParseFault,
+} from '../exchanges/types.ts';
 import type { Clock } from '../machines/clock.ts';
 import type { FrameSink } from '../machines/socket.ts';
 import type {
@@ -56,6 +62,15 @@ export interface FeedOptions {
    * disconnect that lost trades is announced as one `gap` and nothing is fetched.
    */
   readonly backfill?: { readonly base: string; readonly headers: Readonly<Record<string, string>> };
+  /**
+   * Books from REST snapshots: `auto` when a channel sends updates without a snapshot, `rest`
+   * always (pushed snapshots ignored). Absent: only pushed snapshots.
+   */
+  readonly bookSnapshot?: {
+    readonly mode: 'auto' | 'rest';
+    readonly base: string;
+    readonly headers: Readonly<Record<string, string>>;
+  };
   /** Called after a maintained book changed (applied, reset, invalidated). */
   readonly bookChanged?: (sync: BookSync, channel: string) => void;
 }
@@ -90,6 +105,22 @@ interface Backfill {
   attempts: number;
 }
 
+/** Book updates buffered at most while a REST snapshot is awaited; past it, start over. */
+const MAX_BUFFERED_UPDATES = 10_000;
+/** Snapshot requests per bootstrap before the book is left syncing (until a reconnect). */
+const MAX_SNAPSHOT_ATTEMPTS = 6;
+
+interface Bootstrap {
+  readonly channel: string;
+  readonly symbol: string;
+  readonly buffer: BookMessage[];
+  readonly events: Map<BookMessage, BookChangeEvent>;
+  snapshot: { readonly message: BookMessage; readonly event: BookChangeEvent } | undefined;
+  attempts: number;
+  /** Gave up: updates are dropped until a reconnect clears it. */
+  abandoned: boolean;
+}
+
 /** What the collector machine is to do next for a backfill. */
 export type BackfillStep =
   | {
@@ -113,6 +144,8 @@ export class CollectorFeed implements FrameSink {
   };
   private readonly trades = new Map<string, TradeTrack>();
   private readonly tickers = new Map<string, TickerEvent>();
+  /** Books waiting for a REST snapshot, by `channel:symbol`; their updates wait in `buffer`. */
+  private readonly bootstraps = new Map<string, Bootstrap>();
   /** Trade backfills under way, by symbol; live trades of the symbol wait in `held`. */
   private readonly backfills = new Map<string, Backfill>();
   /** A control message the last frame raised (a backfill request), for `ingest` to return. */
@@ -179,6 +212,27 @@ export class CollectorFeed implements FrameSink {
       const event = events[i] as BookChangeEvent;
       if (!this.isWanted(event, connectionId)) continue;
       const sync = this.bookFor(message.channel, message.symbol);
+      const snapshotMode = this.options.bookSnapshot?.mode;
+      const key = `${message.channel}:${message.symbol}`;
+      const boot = this.bootstraps.get(key);
+      // `auto`: a snapshot the channel does push wins over the one awaited from REST.
+      if (boot !== undefined && snapshotMode === 'auto' && message.action === 'snapshot') {
+        this.bootstraps.delete(key);
+      } else if (boot !== undefined) {
+        this.bufferForBootstrap(boot, message, event);
+        continue;
+      }
+      // `rest`: the REST snapshot is the only snapshot; a pushed one is not trusted.
+      if (snapshotMode === 'rest' && message.action === 'snapshot') continue;
+      // An update for a book that never had a snapshot: the channel sends none (OKX's announced
+      // change), so the snapshot comes over REST while the updates wait. (An `invalid` book in
+      // `auto` is resubscribed instead, and the channel's own snapshot rebuilds it.)
+      const bootstrapping =
+        snapshotMode === 'rest' ? sync.state !== 'live' : sync.state === 'syncing';
+      if (snapshotMode !== undefined && message.action === 'update' && bootstrapping) {
+        control = this.startBootstrap(message, event);
+        continue;
+      }
       const result = sync.apply(message);
       switch (result.outcome) {
         case 'applied':
@@ -202,12 +256,16 @@ export class CollectorFeed implements FrameSink {
           });
           this.emitBookReset(event, result.fault.code);
           this.notifyBook(sync, message.channel);
-          control = {
-            kind: 'resync',
-            channel: message.channel,
-            symbol: message.symbol,
-            reason: result.fault.code,
-          };
+          // With REST snapshots a break is healed by a new snapshot, not by resubscribing.
+          control =
+            snapshotMode === 'rest'
+              ? this.startBootstrap(undefined, event, message.channel)
+              : {
+                  kind: 'resync',
+                  channel: message.channel,
+                  symbol: message.symbol,
+                  reason: result.fault.code,
+                };
           break;
       }
     }
@@ -223,6 +281,122 @@ export class CollectorFeed implements FrameSink {
       connectionId,
     });
     return false;
+  }
+
+  /** Starts waiting for a REST snapshot of a book; returns the request for the collector. */
+  private startBootstrap(
+    first: BookMessage | undefined,
+    from: BookChangeEvent,
+    channel = first?.channel ?? '',
+  ): ControlMessage {
+    const boot: Bootstrap = {
+      channel,
+      symbol: from.symbol,
+      buffer: [],
+      events: new Map(),
+      snapshot: undefined,
+      attempts: 0,
+      abandoned: false,
+    };
+    this.bootstraps.set(`${channel}:${from.symbol}`, boot);
+    if (first !== undefined) this.bufferForBootstrap(boot, first, from);
+    return { kind: 'book-snapshot', channel, symbol: from.symbol };
+  }
+
+  private bufferForBootstrap(boot: Bootstrap, message: BookMessage, event: BookChangeEvent): void {
+    if (boot.abandoned || message.action !== 'update') return;
+    if (boot.buffer.length >= MAX_BUFFERED_UPDATES) {
+      // The snapshot is taking too long: the oldest updates can no longer be bridged anyway.
+      boot.buffer.length = 0;
+      boot.events.clear();
+      boot.snapshot = undefined;
+    }
+    boot.buffer.push(message);
+    boot.events.set(message, event);
+    if (boot.snapshot !== undefined) this.tryBootstrap(boot);
+  }
+
+  /**
+   * One step of a book bootstrap, driven by the collector machine like `backfillStep`: the
+   * snapshot reply (undefined to begin, `failed` when there was none) → the next request or done.
+   */
+  bookSnapshotStep(
+    channel: string,
+    symbol: string,
+    reply: HttpReply | 'failed' | undefined,
+  ): BackfillStep {
+    const boot = this.bootstraps.get(`${channel}:${symbol}`);
+    const support = this.options.adapter.bookSnapshot;
+    const target = this.options.bookSnapshot;
+    if (boot === undefined || support === undefined || target === undefined || boot.abandoned) {
+      return { kind: 'done' };
+    }
+    const fetchAgain = (detail: string | undefined, retryAfterMs = 0): BackfillStep => {
+      boot.attempts++;
+      if (boot.attempts >= MAX_SNAPSHOT_ATTEMPTS) {
+        boot.abandoned = true;
+        const why = detail ?? 'no usable snapshot';
+        this.recordFault({
+          code: 'rest-error',
+          detail: `${symbol}: ${why}`,
+          sample: undefined,
+          connectionId: undefined,
+        });
+        return { kind: 'done' };
+      }
+      return {
+        kind: 'fetch',
+        url: support.url(target.base, symbol, support.depth),
+        headers: target.headers,
+        delayMs: Math.max(retryAfterMs, reply === undefined ? 0 : 250 * 2 ** boot.attempts),
+      };
+    };
+    if (reply === undefined) return fetchAgain(undefined);
+    if (reply === 'failed') return fetchAgain('the snapshot request got no answer');
+    this.context.receivedAt = this.options.clock.now();
+    const parsed = support.parse(reply, symbol, channel, this.context);
+    if (!parsed.ok) {
+      this.recordFault({
+        code: parsed.code,
+        detail: parsed.detail,
+        sample: undefined,
+        connectionId: undefined,
+      });
+      if (!parsed.retryable) boot.attempts = MAX_SNAPSHOT_ATTEMPTS;
+      return fetchAgain(parsed.detail, parsed.retryAfterMs);
+    }
+    boot.snapshot = { message: parsed.message, event: parsed.event };
+    const outcome = this.tryBootstrap(boot);
+    if (outcome === 'stale' || outcome === 'restart') return fetchAgain(`snapshot ${outcome}`);
+    return { kind: 'done' };
+  }
+
+  /** Fits the snapshot to the buffered updates; on `ready` the book goes live. */
+  private tryBootstrap(boot: Bootstrap): BookBootstrapPlan['outcome'] {
+    const support = this.options.adapter.bookSnapshot;
+    const snapshot = boot.snapshot;
+    if (support === undefined || snapshot === undefined) return 'wait';
+    const plan = support.plan(snapshot.message, boot.buffer);
+    if (plan.outcome === 'stale' || plan.outcome === 'restart') {
+      boot.snapshot = undefined;
+      if (plan.outcome === 'restart') {
+        boot.buffer.length = 0;
+        boot.events.clear();
+      }
+      return plan.outcome;
+    }
+    if (plan.outcome === 'wait') return 'wait';
+    const sync = this.bookFor(boot.channel, boot.symbol);
+    this.bootstraps.delete(`${boot.channel}:${boot.symbol}`);
+    sync.apply(plan.snapshot);
+    this.deliver(snapshot.event);
+    for (const update of plan.updates) {
+      const result = sync.apply(update);
+      const event = boot.events.get(update);
+      if (result.outcome === 'applied' && event !== undefined) this.deliver(event);
+    }
+    this.notifyBook(sync, boot.channel);
+    return 'ready';
   }
 
   private bookFor(channel: string, symbol: string): BookSync {
@@ -277,6 +451,8 @@ export class CollectorFeed implements FrameSink {
    */
   markDisconnected(): void {
     for (const track of this.trades.values()) track.checkGap = true;
+    // A bootstrap in progress belongs to the old socket's stream; the new one starts its own.
+    this.bootstraps.clear();
     const now = this.options.clock.now();
     for (const [key, sync] of this.books) {
       if (sync.state === 'syncing') continue;
@@ -513,6 +689,7 @@ export class CollectorFeed implements FrameSink {
 
   /** Ends every backfill at once (the collector stopped): what was missing becomes gaps. */
   abortBackfills(): void {
+    this.bootstraps.clear();
     for (const symbol of [...this.backfills.keys()]) this.finishBackfill(symbol, 'stopped');
   }
 

@@ -208,3 +208,122 @@ describe('candles', () => {
     });
   });
 });
+
+describe('books without a pushed snapshot', () => {
+  const level = (px: string, sz: string): [string, string, string, string] => [px, sz, '0', '1'];
+
+  it('bootstraps from a REST snapshot, refetching one older than the stream', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'nosnap', symbols: ['BTC-USDT'], dataTypes: ['orderbook'] });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    // REST knows the book at seqId 120; its first answer lags behind the stream (seqId 20).
+    t.mock.setRestBook(
+      'BTC-USDT',
+      { bids: [level('100', '1'), level('99', '2')], asks: [level('101', '1')], seqId: 120 },
+      { lagSeq: 100, lagResponses: 1 },
+    );
+    // The channel sends updates only, starting after 100.
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 110,
+      prevSeqId: 100,
+      bids: [level('98', '1')],
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 120,
+      prevSeqId: 110,
+      asks: [level('102', '1')],
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 130,
+      prevSeqId: 120,
+      bids: [level('100', '5')],
+    });
+    await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live', 100, 100);
+    const view = t.manager.getBook('BTC-USDT');
+    // The REST book at 120, then the buffered update 130 on top of it; 110 and 120 were in it.
+    expect(view?.sequence).toBe(130);
+    expect(view?.bids).toEqual([
+      [100, 5],
+      [99, 2],
+    ]);
+    expect(view?.asks).toEqual([[101, 1]]);
+    const rest = t.mock.restRequests.filter((r) => r.path === '/api/v5/market/books');
+    expect(rest.length).toBe(2);
+    const changes = books(t);
+    expect(changes[0]).toMatchObject({ isSnapshot: true, sequence: 120 });
+    expect(changes.map((c) => c.sequence)).toEqual([120, 130]);
+    // The live stream continues on the chain.
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 140,
+      prevSeqId: 130,
+      asks: [level('101', '0')],
+    });
+    await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 140);
+    expect(t.manager.getBook('BTC-USDT')?.asks).toEqual([]);
+  });
+
+  it('with bookSnapshot rest, ignores pushed snapshots and heals a gap from REST', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({
+      id: 'rest',
+      symbols: ['BTC-USDT'],
+      dataTypes: ['orderbook'],
+      bookSnapshot: 'rest',
+    });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.setRestBook('BTC-USDT', {
+      bids: [level('100', '1')],
+      asks: [level('101', '1')],
+      seqId: 10,
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'snapshot',
+      seqId: 5,
+      bids: [level('1', '1')],
+      asks: [level('2', '1')],
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 20,
+      prevSeqId: 10,
+      bids: [level('100', '3')],
+    });
+    await t.advanceUntil(
+      () => t.manager.getBook('BTC-USDT')?.sequence === 20,
+      'live at 20',
+      100,
+      100,
+    );
+    expect(t.manager.getBook('BTC-USDT')?.bids).toEqual([[100, 3]]);
+    // A gap: the REST snapshot heals it; nothing is resubscribed.
+    t.mock.setRestBook('BTC-USDT', {
+      bids: [level('200', '1')],
+      asks: [level('201', '1')],
+      seqId: 50,
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 40,
+      prevSeqId: 35,
+      bids: [level('199', '1')],
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 60,
+      prevSeqId: 50,
+      asks: [level('202', '1')],
+    });
+    await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.sequence === 60, 'healed', 100, 100);
+    expect(t.manager.getBook('BTC-USDT')?.bids).toEqual([[200, 1]]);
+    expect(resets(t).map((r) => r.reason)).toEqual(['book-sequence-gap']);
+    expect(t.mock.requests.filter((r) => r.op === 'unsubscribe')).toHaveLength(0);
+  });
+});

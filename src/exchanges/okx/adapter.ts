@@ -11,9 +11,13 @@ import {
 } from './protocol.ts';
 import { buildRequest, requestArgBytes } from './request.ts';
 import {
+  bookSnapshotUrl,
   isRestFault,
+  MAX_BOOK_DEPTH,
   MAX_TRADES_PAGE,
+  parseBookSnapshot,
   parseTradesPage,
+  planBookBootstrap,
   restBaseFor,
   restHeadersFor,
   tradesPageUrl,
@@ -38,6 +42,24 @@ export const okxAdapter: ExchangeAdapter = Object.freeze({
   parse: parseFrame,
   isPermanentError,
   isReconnectNotice,
+  bookSnapshot: Object.freeze({
+    depth: MAX_BOOK_DEPTH,
+    url: bookSnapshotUrl,
+    parse: (reply: HttpReply, symbol: string, channel: string, context: ParseContext) => {
+      const parsed = parseBookSnapshot(reply, symbol, channel, context);
+      if (isRestFault(parsed)) {
+        return {
+          ok: false as const,
+          code: parsed.code,
+          detail: parsed.detail,
+          retryable: parsed.retryable,
+          retryAfterMs: parsed.retryAfterMs,
+        };
+      }
+      return { ok: true as const, message: parsed.message, event: parsed.event };
+    },
+    plan: planBookBootstrap,
+  }),
   tradeBackfill: Object.freeze({
     pageLimit: MAX_TRADES_PAGE,
     restBase: restBaseFor,
