@@ -975,8 +975,13 @@ export function createCollectorMachine(deps: CollectorDeps) {
         reason: context.lastError ?? 'error',
         permanent: true,
       })),
+      // Only `error` is explained by the last error; a later stop is not "because of" it.
       reportState: ({ context }, params: { state: string }) =>
-        deps.reportState(context, params.state, context.lastError),
+        deps.reportState(
+          context,
+          params.state,
+          params.state === 'error' ? context.lastError : undefined,
+        ),
     },
   }).createMachine({
     id: 'collector',
@@ -1020,7 +1025,12 @@ export function createCollectorMachine(deps: CollectorDeps) {
         after: { stopTimeout: 'stopped' },
       },
       stopped: {
-        entry: ['dropConnections', { type: 'reportState', params: { state: 'stopped' } }],
+        // Nothing is subscribed any more: the status must not show subscriptions as active.
+        entry: [
+          'dropConnections',
+          'resetSubscriptions',
+          { type: 'reportState', params: { state: 'stopped' } },
+        ],
         on: { 'COLLECTOR.START': 'running' },
       },
       error: {

@@ -81,7 +81,19 @@ export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> 
       io: clearingOnExit(io, terminal),
       logger,
       shutdownTimeoutMs,
-      admin: timeline === undefined ? admin : attachDashboard(admin, { ...dashboard, timeline }),
+      admin:
+        timeline === undefined || admin === undefined
+          ? admin
+          : attachDashboard(
+              url === undefined
+                ? {
+                    ...admin,
+                    // A free port (`:0`) is known only once bound.
+                    onListening: (bound: string) => terminal.print(`  dashboard: ${bound}/`),
+                  }
+                : admin,
+              { ...dashboard, timeline },
+            ),
       ...(loops > 0 ? { until: afterPasses(exchange, loops) } : {}),
     });
     return reason === 'failed' ? 1 : 0;

@@ -45,6 +45,8 @@ export interface AdminSettings {
   readonly metricsSymbols: boolean;
   /** Routes of other modules (the dashboard's), mounted beside the admin's own. */
   readonly routes?: readonly AdminRoute[];
+  /** Told the bound address once listening (port 0 picks one). */
+  readonly onListening?: (url: string) => void;
 }
 
 /** A token this short can be guessed; it is accepted, with a warning. */
@@ -137,7 +139,9 @@ async function startAdmin(
   // Loaded only when asked for: prom-client costs some 30 ms at start.
   const { startAdminServer } = await import('./admin.ts');
   try {
-    return await startAdminServer({ ...settings, manager, logger, isShuttingDown });
+    const server = await startAdminServer({ ...settings, manager, logger, isShuttingDown });
+    settings.onListening?.(server.url);
+    return server;
   } catch (error) {
     const { message } = sanitizeError(error);
     throw new Error(`admin listener on ${settings.host}:${settings.port} failed: ${message}`);

@@ -30,6 +30,9 @@ describe('manager lifecycle', () => {
     await t.until(() => t.mock.connections.length === 1, 'b closed');
     expect(state(b)).toBe('disabled');
     expect(t.mock.closes.at(-1)?.code).toBe(1000);
+    // Nothing is subscribed while disabled.
+    const subs = t.manager.getCollector(b)?.getStatus().subscriptions ?? [];
+    expect(subs.map((s) => s.state)).toEqual(['pending', 'pending']);
 
     t.manager.enableCollector(b);
     t.advance(1_000);
