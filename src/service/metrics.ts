@@ -311,6 +311,8 @@ function registerStateGauges(scope: Scope, isShuttingDown: () => boolean): void 
     collect() {
       this.reset();
       for (const c of scope.status().collectors) {
+        // A collector switched off on purpose is not a stale stream (MarketCollectorStreamStale).
+        if (!c.enabled) continue;
         for (const [dataType, at] of Object.entries(c.lastMessageAt)) {
           if (at === undefined) continue;
           this.set({ ...labelsOf(c), channel: scope.index.channelOf(c.id, dataType) }, at / 1_000);
