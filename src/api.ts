@@ -13,7 +13,7 @@ export interface ManagerOptions {
   readonly supervisor?: SupervisionConfigInput;
   /** Collectors to create at once; more can be added with `addCollector`. */
   readonly collectors?: readonly CollectorConfigInput[];
-  /** A pino logger; the runtime binds child loggers to collector and connection. Silent if absent. */
+  /** A pino logger; child loggers are bound to collector and connection. Silent if absent. */
   readonly logger?: Logger;
   /** Time source and scheduler; a simulated clock in tests. Defaults to wall-clock time. */
   readonly clock?: Clock;

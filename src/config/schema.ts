@@ -232,7 +232,7 @@ export const collectorConfigSchema = z
     symbol: symbolSchema.optional(),
     symbols: z.array(symbolSchema).min(1).optional(),
     dataTypes: z.array(z.enum(DATA_TYPES)).min(1).default(['trade', 'ticker']),
-    /** The depth channel for `orderbook` (OKX: books, books5, bbo-tbt); the adapter's default if unset. */
+    /** The depth channel for `orderbook` (OKX: books, books5, bbo-tbt); adapter default if unset. */
     bookChannel: z.string().min(1).optional(),
     /** The interval for `candle` (OKX: 1s, 1m, 5m, 1H, 1D, …); the adapter's default if unset. */
     candleInterval: z.string().min(1).optional(),

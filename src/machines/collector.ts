@@ -329,7 +329,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
     });
   }
 
-  /** Marks subscriptions settled; tells the connection once all of its group are; ends handovers. */
+  /** Marks subscriptions settled; tells the connection once its group is; ends handovers. */
   function settle(fx: Effect[], context: CollectorContext): CollectorContext {
     let next = context;
     for (const [connectionId, slot] of Object.entries(context.connections)) {

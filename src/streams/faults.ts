@@ -41,11 +41,11 @@ export const FAULT_CODES = {
   'book-crossed': 'an order book crossed',
   /** A book update with no valid snapshot to apply to (none yet, or the book is invalid). */
   'book-not-synced': 'an order book update arrived before a valid snapshot',
-  /** A book broke again and again; its subscription is quarantined instead of resynced in a loop. */
+  /** A book kept breaking; its subscription is quarantined instead of resynced in a loop. */
   'book-quarantined': 'an order book kept breaking and was quarantined',
   /** A REST request failed: an HTTP error status or an OKX error code other than rate limits. */
   'rest-error': 'a REST request failed',
-  /** A REST request was refused for its rate (HTTP 429, OKX 50011/50013/50040): wait, then retry. */
+  /** A REST request was refused for its rate (HTTP 429, OKX 50011/50013/50040): wait, retry. */
   'rest-rate-limited': 'a REST request was rate-limited',
   /** A REST response that is not the documented JSON envelope, or whose data is mistyped. */
   'rest-invalid-body': 'a REST response body was invalid',
