@@ -152,9 +152,13 @@ export function dashboardRoutes(options: DashboardOptions): AdminRoute[] {
 export function attachDashboard(
   admin: AdminSettings | undefined,
   options: DashboardOptions,
+  /** Told the page's address once bound, when the port is chosen at listen time (`:0`). */
+  announce?: (url: string) => void,
 ): AdminSettings | undefined {
   if (admin === undefined) return undefined;
-  return { ...admin, routes: [...(admin.routes ?? []), ...dashboardRoutes(options)] };
+  const routes = [...(admin.routes ?? []), ...dashboardRoutes(options)];
+  if (announce === undefined || dashboardUrl(admin) !== undefined) return { ...admin, routes };
+  return { ...admin, routes, onListening: (bound) => announce(`${bound}/`) };
 }
 
 /** `http://HOST:PORT/`, or undefined for port 0, whose port is known only once listening. */

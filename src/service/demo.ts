@@ -82,17 +82,10 @@ export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> 
       logger,
       shutdownTimeoutMs,
       admin:
-        timeline === undefined || admin === undefined
+        timeline === undefined
           ? admin
-          : attachDashboard(
-              url === undefined
-                ? {
-                    ...admin,
-                    // A free port (`:0`) is known only once bound.
-                    onListening: (bound: string) => terminal.print(`  dashboard: ${bound}/`),
-                  }
-                : admin,
-              { ...dashboard, timeline },
+          : attachDashboard(admin, { ...dashboard, timeline }, (bound) =>
+              terminal.print(`  dashboard: ${bound}`),
             ),
       ...(loops > 0 ? { until: afterPasses(exchange, loops) } : {}),
     });

@@ -77,21 +77,17 @@ export async function runCommand(flags: RunFlags, io: CliIo): Promise<number> {
     const shutdownTimeoutMs = config.shutdownTimeoutMs;
     const url = admin === undefined ? undefined : dashboardUrl(admin);
     if (url !== undefined) printOnStart(terminal, manager, `market-collector: dashboard at ${url}`);
-    // A free port (`:0`) is known only once bound.
-    const announce = (bound: string) => terminal.print(`market-collector: dashboard at ${bound}/`);
     terminal.start(runSummary(manager));
     const reason = await serve(manager, {
       io: clearingOnExit(io, terminal),
       logger,
       shutdownTimeoutMs,
       admin:
-        timeline === undefined || admin === undefined
+        timeline === undefined
           ? admin
-          : attachDashboard(url === undefined ? { ...admin, onListening: announce } : admin, {
-              manager,
-              timeline,
-              logger,
-            }),
+          : attachDashboard(admin, { manager, timeline, logger }, (bound) =>
+              terminal.print(`market-collector: dashboard at ${bound}`),
+            ),
     });
     return reason === 'failed' ? 1 : 0;
   } finally {
