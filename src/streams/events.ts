@@ -27,8 +27,13 @@ export interface TradeEvent extends EventBase {
   readonly amount: number;
   /** Taker side. */
   readonly side: 'buy' | 'sell';
-  /** True when the trade was fetched after the fact to fill a gap (a later issue). */
+  /** True when the trade was fetched after the fact to fill a gap. */
   readonly backfilled?: boolean;
+  /**
+   * Fills aggregated into this trade, when more than one (OKX since 2026: one push per taker
+   * order, `count` fills, carrying the last fill's id; the fills' ids are consecutive).
+   */
+  readonly fills?: number;
 }
 
 export interface TickerEvent extends EventBase {

@@ -581,7 +581,7 @@ export class CollectorFeed implements FrameSink {
     if (last === undefined || this.options.backfill === undefined || support === undefined) {
       return false;
     }
-    if (numericId - track.highestId - 1 <= 0) return false;
+    if (numericId - ((trade.fills ?? 1) - 1) - track.highestId - 1 <= 0) return false;
     track.checkGap = false;
     this.backfills.set(trade.symbol, {
       from: last,
@@ -669,7 +669,8 @@ export class CollectorFeed implements FrameSink {
     if (backfill === undefined) return { kind: 'done' };
     this.backfills.delete(symbol);
     const low = Number(backfill.from.id);
-    const high = Number(backfill.to.id);
+    // The first live push covers its own fills: fetched ids among them would count twice.
+    const high = Number(backfill.to.id) - ((backfill.to.fills ?? 1) - 1);
     const byId = new Map<number, TradeEvent>();
     for (const page of backfill.pages) {
       for (const trade of page) {
@@ -717,9 +718,10 @@ export class CollectorFeed implements FrameSink {
     track.checkGap = false;
     const last = track.last;
     if (last === undefined) return;
+    // A push of `fills` fills carries the last one's id: the first is id − fills + 1.
     const missing =
       numericId !== undefined && Number.isFinite(track.highestId)
-        ? numericId - track.highestId - 1
+        ? numericId - ((trade.fills ?? 1) - 1) - track.highestId - 1
         : undefined;
     if (missing === 0) return;
     this.emitGap(last, trade, missing, 'reconnect');

@@ -273,4 +273,38 @@ describe('trade backfill over REST', () => {
     expect(t.events.map((e) => (e as TradeEvent).id)).toEqual(range(1, 9).map(String));
     expect(status(id).faultsByCode['rest-rate-limited']).toBe(1);
   });
+
+  it('does not fetch again the fills an aggregated push already carries', async () => {
+    h = await startHarness();
+    const t = h;
+    const id = t.add({ dataTypes: ['trade'] });
+    t.manager.startAll();
+    await subscribed(id);
+    t.mock.pushTrades('BTC-USDT', range(1, 10));
+    await t.until(() => t.events.length === 10);
+    t.mock.dropAll('terminate');
+    await t.until(() => status(id).state === 'reconnecting');
+    t.mock.recordTrades('BTC-USDT', range(11, 16));
+    t.advance(DEFAULT_TIMERS.backoff.maxMs);
+    await subscribed(id);
+    // One taker order of 3 fills (ids 15, 16, 17), as OKX pushes since 2026: `count` 3, id 17.
+    const ts = String(t.clock.now());
+    const fill = {
+      instId: 'BTC-USDT',
+      tradeId: '17',
+      px: '100',
+      sz: '3',
+      side: 'buy',
+      ts,
+      count: '3',
+    };
+    t.mock.sendRaw(
+      JSON.stringify({ arg: { channel: 'trades', instId: 'BTC-USDT' }, data: [fill] }),
+    );
+    await t.until(() => t.events.length === 15, 'four backfilled, then the push');
+    const ids = t.events.slice(10).map((e) => (e as TradeEvent).id);
+    expect(ids).toEqual(['11', '12', '13', '14', '17']);
+    expect(t.events[14]).toMatchObject({ fills: 3 });
+    expect(t.events.some((e) => e.type === 'gap')).toBe(false);
+  });
 });

@@ -65,6 +65,7 @@ export function parseTrade(
   if (side !== 'buy' && side !== 'sell') return invalid('side', side, '"buy" or "sell"');
   if (!Number.isFinite(timestamp)) return invalid('ts', element.ts, EPOCH_MS);
   if (!isPlausibleTime(timestamp, context.receivedAt)) return implausible(element.ts);
+  const fills = epochMs(element.count);
   return {
     type: 'trade',
     exchange: OKX_EXCHANGE_ID,
@@ -76,6 +77,8 @@ export function parseTrade(
     price,
     amount,
     side,
+    // Only when it says something: most pushes (and every one before 2026) are one fill.
+    ...(fills > 1 ? { fills } : {}),
   };
 }
 

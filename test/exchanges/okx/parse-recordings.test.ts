@@ -42,6 +42,7 @@ function expectedTrade(symbol: string, fields: RawFields, context: ParseContext)
     price: Number(fields.px),
     amount: Number(fields.sz),
     side: fields.side as 'buy' | 'sell',
+    ...(Number(fields.count) > 1 ? { fills: Number(fields.count) } : {}),
   };
 }
 
