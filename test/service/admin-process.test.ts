@@ -1,36 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockOkx } from '../support/mock-okx.ts';
 import { promtool, SKIP_PROMTOOL } from '../support/promtool.ts';
+import { cli, type Run } from '../support/spawn-cli.ts';
 
 /** `market-collector run` with its admin listener, as an operator's probes and scrapers see it. */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-interface Run {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-function cli(args: readonly string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/service/cli.ts', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, MARKET_COLLECTOR_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
 
 async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string) {
   const deadline = Date.now() + 10_000;

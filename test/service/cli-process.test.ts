@@ -1,43 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadReplayProgram } from '../../src/service/recordings.ts';
 import { MockOkx } from '../support/mock-okx.ts';
+import { type Run, cli as spawnCli, node as spawnNode } from '../support/spawn-cli.ts';
 
-/** The CLI as a user runs it, through tsx so no build is needed. */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-interface Run {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  readonly exited: Promise<number | null>;
-}
+/** The CLI as a user runs it, through tsx so no build is needed; a free port for its listener. */
+const FREE_PORT = { MARKET_COLLECTOR_HTTP: '127.0.0.1:0' };
 
 function cli(args: readonly string[]): Run {
-  return node(['--import', 'tsx', 'src/service/cli.ts', ...args]);
+  return spawnCli(args, FREE_PORT);
 }
 
 function node(args: readonly string[]): Run {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      MARKET_COLLECTOR_LOG_LEVEL: 'info',
-      MARKET_COLLECTOR_HTTP: '127.0.0.1:0',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+  return spawnNode(args, FREE_PORT);
 }
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
