@@ -45,13 +45,12 @@ class BookSide {
    * replaces the level, size 0 deletes it, a new price is inserted in sort order. A delete of a
    * price the book does not hold is a no-op.
    */
-  set(px: string, sz: string): void {
+  set(px: string, sz: string, price: number, amount: number): void {
     const entries = this.entries;
-    const price = +px;
     const at = this.indexOf(price);
     const found = entries[at];
     const held = found !== undefined && found.price === price;
-    if (+sz === 0) {
+    if (amount === 0) {
       if (held) entries.splice(at, 1);
     } else if (held) {
       // Replace the price string too: the checksum must hash the latest text that was sent.
@@ -87,6 +86,21 @@ class BookSide {
   }
 }
 
+/** Levels as numbers, `[price, amount]`, index for index with the strings they were read from. */
+export interface LevelValues {
+  readonly bids: readonly BookLevel[];
+  readonly asks: readonly BookLevel[];
+}
+
+function merge(side: BookSide, levels: readonly RawLevel[], values?: readonly BookLevel[]): void {
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i] as RawLevel;
+    const value = values?.[i];
+    if (value !== undefined) side.set(level[0], level[1], value[0], value[1]);
+    else side.set(level[0], level[1], +level[0], +level[1]);
+  }
+}
+
 export class OrderBook {
   private readonly bidSide = new BookSide(true);
   private readonly askSide = new BookSide(false);
@@ -102,20 +116,19 @@ export class OrderBook {
   }
 
   /** Replaces the whole book: no level of the previous book survives. */
-  applySnapshot(bids: readonly RawLevel[], asks: readonly RawLevel[]): void {
+  applySnapshot(bids: readonly RawLevel[], asks: readonly RawLevel[], values?: LevelValues): void {
     this.clear();
-    this.applyUpdate(bids, asks);
+    this.applyUpdate(bids, asks, values);
   }
 
-  applyUpdate(bids: readonly RawLevel[], asks: readonly RawLevel[]): void {
-    for (let i = 0; i < bids.length; i++) {
-      const level = bids[i] as RawLevel;
-      this.bidSide.set(level[0], level[1]);
-    }
-    for (let i = 0; i < asks.length; i++) {
-      const level = asks[i] as RawLevel;
-      this.askSide.set(level[0], level[1]);
-    }
+  /**
+   * Merges levels into the book. `values`, when given, are the same levels as numbers, index for
+   * index (a parser that validated the strings has them already); without it the strings are
+   * converted here.
+   */
+  applyUpdate(bids: readonly RawLevel[], asks: readonly RawLevel[], values?: LevelValues): void {
+    merge(this.bidSide, bids, values?.bids);
+    merge(this.askSide, asks, values?.asks);
   }
 
   bestBid(): BookLevel | undefined {

@@ -1,7 +1,7 @@
 import type { FaultCode } from '../streams/faults.ts';
 import { interleavedCrc32 } from './checksum.ts';
 import type { BookMessage } from './message.ts';
-import { OrderBook } from './order-book.ts';
+import { type LevelValues, OrderBook } from './order-book.ts';
 
 /**
  * Integrity rules for one symbol's book: the sequence chain, the checksum and the crossed-book
@@ -64,9 +64,12 @@ export class BookSync {
     return this.lastSeqId;
   }
 
-  /** Applies one message of this symbol, checks it, and says what became of it. */
-  apply(message: BookMessage): BookApplyResult {
-    if (message.action === 'snapshot') return this.applySnapshot(message);
+  /**
+   * Applies one message of this symbol, checks it, and says what became of it. `values` are its
+   * levels as numbers when the caller has them (the `book_change` event made from the message).
+   */
+  apply(message: BookMessage, values?: LevelValues): BookApplyResult {
+    if (message.action === 'snapshot') return this.applySnapshot(message, values);
     if (this.current !== 'live') {
       return {
         outcome: 'dropped',
@@ -78,7 +81,7 @@ export class BookSync {
     }
     const gap = this.chainBreak(message);
     if (gap !== undefined) return this.invalidate('book-sequence-gap', gap);
-    this.book.applyUpdate(message.bids, message.asks);
+    this.book.applyUpdate(message.bids, message.asks, values);
     // Chained on prevSeqId alone: after maintenance seqId may drop below prevSeqId, and the
     // chain simply continues from the lower id (docs "Order book channel > Sequence ID").
     this.lastSeqId = message.seqId;
@@ -97,8 +100,8 @@ export class BookSync {
   }
 
   /** A snapshot replaces the book whatever the state; its prevSeqId (-1) is not checked. */
-  private applySnapshot(message: BookMessage): BookApplyResult {
-    this.book.applySnapshot(message.bids, message.asks);
+  private applySnapshot(message: BookMessage, values: LevelValues | undefined): BookApplyResult {
+    this.book.applySnapshot(message.bids, message.asks, values);
     this.lastSeqId = message.seqId;
     this.current = 'live';
     return this.verify(message) ?? APPLIED;

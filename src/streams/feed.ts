@@ -233,7 +233,7 @@ export class CollectorFeed implements FrameSink {
         control = this.startBootstrap(message, event);
         continue;
       }
-      const result = sync.apply(message);
+      const result = sync.apply(message, event);
       switch (result.outcome) {
         case 'applied':
           this.deliver(event);

@@ -170,15 +170,37 @@ export function parseCandle(
   };
 }
 
-/** A required decimal string as a number; NaN for anything else, `""` included. */
+/** Exact powers of ten: every one up to 1e22 is a double without rounding. */
+const POWERS_OF_TEN = [
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+  1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/**
+ * A required decimal string as a number; NaN for anything else, `""` included. Plain digits and
+ * at most one dot: `+` alone would take "0x10", "1e3", " 5" and "-2".
+ *
+ * The digits are read once, checking and accumulating together. When they fit in 2^53 and there
+ * are at most 22 decimals, `digits / 10^decimals` divides two exact doubles, so it is rounded
+ * once, correctly: the same double `+value` gives (the classic fast path of decimal conversion).
+ * Anything longer is left to `+value`. This runs twice per book level, the hottest loop there is.
+ */
 export function decimal(value: unknown): number {
-  if (typeof value !== 'string' || value.length === 0) return Number.NaN;
-  // Plain digits and one dot only: `+` alone would take "0x10", "1e3", " 5" and "-2".
-  for (let i = 0; i < value.length; i++) {
+  if (typeof value !== 'string') return Number.NaN;
+  const length = value.length;
+  let digits = 0;
+  let dot = -1;
+  for (let i = 0; i < length; i++) {
     const c = value.charCodeAt(i);
-    if ((c < 48 || c > 57) && c !== 46) return Number.NaN;
+    if (c >= 48 && c <= 57) digits = digits * 10 + (c - 48);
+    else if (c === 46 && dot < 0) dot = i;
+    else return Number.NaN;
   }
-  return +value;
+  // "" and "." have no digit.
+  if (length === 0 || (dot === 0 && length === 1)) return Number.NaN;
+  const decimals = dot < 0 ? 0 : length - dot - 1;
+  if (digits > Number.MAX_SAFE_INTEGER || decimals >= POWERS_OF_TEN.length) return +value;
+  return decimals === 0 ? digits : digits / (POWERS_OF_TEN[decimals] as number);
 }
 
 /** Epoch ms from a string of digits; NaN for anything else (numbers too: OKX sends strings). */
