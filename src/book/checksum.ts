@@ -45,14 +45,12 @@ function level(crc: number, entry: BookEntry, first: boolean): number {
  * character codes. OKX compares a signed 32-bit integer, which is what `| 0` leaves.
  */
 export function interleavedCrc32(book: OrderBook, depth: number = CHECKSUM_DEPTH): number {
-  const bids = book.bids;
-  const asks = book.asks;
-  const levels = Math.min(depth, Math.max(bids.length, asks.length));
+  const levels = Math.min(depth, Math.max(book.bidCount, book.askCount));
   let crc = -1;
   let first = true;
   for (let i = 0; i < levels; i++) {
-    const bid = bids[i];
-    const ask = asks[i];
+    const bid = book.bid(i);
+    const ask = book.ask(i);
     if (bid !== undefined) {
       crc = level(crc, bid, first);
       first = false;

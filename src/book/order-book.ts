@@ -2,9 +2,11 @@ import type { BookLevel } from '../streams/events.ts';
 import type { RawLevel } from './message.ts';
 
 /**
- * One symbol's L2 book. Each side is an array sorted best first (bids descending, asks
- * ascending), searched by binary search: a lookup is O(log n) and an insert or delete one splice,
- * which for the few hundred levels of an exchange book beats any tree on constant factors.
+ * One symbol's L2 book. Each side is an array sorted worst first, so that the best level is the
+ * last element: bids ascending, asks descending. Almost every update lands near the top of the
+ * book, and an insert or delete there moves only the few levels behind it (at the front of a
+ * 400-level array a splice costs about eight times more). Lookups are binary searches: O(log n),
+ * and for the few hundred levels of an exchange book this beats any tree on constant factors.
  *
  * Levels keep the exchange's price and size strings beside the numeric price, because checksums
  * hash the wire text (PROTOCOLS.md §1 "Checksum": no float round trip). Input is trusted to be
@@ -32,12 +34,22 @@ export interface BookTop {
 }
 
 class BookSide {
+  /** Worst first; the best level is the last. */
   readonly entries: MutableEntry[] = [];
-  /** -1 for bids, so that "better" is "smaller key" on both sides. */
+  /** +1 for bids (stored ascending), -1 for asks (stored descending): the key ascends. */
   private readonly sign: 1 | -1;
 
-  constructor(descending: boolean) {
-    this.sign = descending ? -1 : 1;
+  constructor(bids: boolean) {
+    this.sign = bids ? 1 : -1;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** The `rank`-th best level, 0 the best; undefined past the end. */
+  at(rank: number): MutableEntry | undefined {
+    return this.entries[this.entries.length - 1 - rank];
   }
 
   /**
@@ -56,33 +68,46 @@ class BookSide {
       // Replace the price string too: the checksum must hash the latest text that was sent.
       found.px = px;
       found.sz = sz;
+    } else if (at === entries.length) {
+      entries.push({ price, px, sz });
     } else {
       entries.splice(at, 0, { price, px, sz });
     }
   }
 
-  /** The index of the first entry not better than `price`: the level itself or its slot. */
+  /** The index of the first entry whose key is not below `price`'s: the level or its slot. */
   private indexOf(price: number): number {
     const entries = this.entries;
-    const key = this.sign * price;
+    const sign = this.sign;
+    const key = sign * price;
     let low = 0;
     let high = entries.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (this.sign * (entries[middle] as MutableEntry).price < key) low = middle + 1;
+      if (sign * (entries[middle] as MutableEntry).price < key) low = middle + 1;
       else high = middle;
     }
     return low;
   }
 
+  /** Best first. */
+  list(): BookEntry[] {
+    return this.entries.slice().reverse();
+  }
+
   top(depth: number): BookLevel[] {
-    const count = Math.min(depth, this.entries.length);
+    const entries = this.entries;
+    const count = Math.min(depth, entries.length);
     const levels: BookLevel[] = new Array(count);
     for (let i = 0; i < count; i++) {
-      const entry = this.entries[i] as MutableEntry;
+      const entry = entries[entries.length - 1 - i] as MutableEntry;
       levels[i] = [entry.price, +entry.sz];
     }
     return levels;
+  }
+
+  clear(): void {
+    this.entries.length = 0;
   }
 }
 
@@ -93,7 +118,9 @@ export interface LevelValues {
 }
 
 function merge(side: BookSide, levels: readonly RawLevel[], values?: readonly BookLevel[]): void {
-  for (let i = 0; i < levels.length; i++) {
+  // Last to first: exchanges list levels best first, so into a side kept worst first each level
+  // of a snapshot is a push, not an insert at the front. Any order gives the same book.
+  for (let i = levels.length - 1; i >= 0; i--) {
     const level = levels[i] as RawLevel;
     const value = values?.[i];
     if (value !== undefined) side.set(level[0], level[1], value[0], value[1]);
@@ -105,14 +132,32 @@ export class OrderBook {
   private readonly bidSide = new BookSide(true);
   private readonly askSide = new BookSide(false);
 
-  /** Bids, best (highest) first. Read-only view; the book keeps mutating it. */
+  /** Bids, best (highest) first: a copy, made on each call. The hot path reads `bid(rank)`. */
   get bids(): readonly BookEntry[] {
-    return this.bidSide.entries;
+    return this.bidSide.list();
   }
 
-  /** Asks, best (lowest) first. Read-only view; the book keeps mutating it. */
+  /** Asks, best (lowest) first: a copy, made on each call. The hot path reads `ask(rank)`. */
   get asks(): readonly BookEntry[] {
-    return this.askSide.entries;
+    return this.askSide.list();
+  }
+
+  get bidCount(): number {
+    return this.bidSide.size;
+  }
+
+  get askCount(): number {
+    return this.askSide.size;
+  }
+
+  /** The `rank`-th best bid, 0 the best; undefined past the last level. */
+  bid(rank: number): BookEntry | undefined {
+    return this.bidSide.at(rank);
+  }
+
+  /** The `rank`-th best ask, 0 the best; undefined past the last level. */
+  ask(rank: number): BookEntry | undefined {
+    return this.askSide.at(rank);
   }
 
   /** Replaces the whole book: no level of the previous book survives. */
@@ -132,12 +177,12 @@ export class OrderBook {
   }
 
   bestBid(): BookLevel | undefined {
-    const entry = this.bidSide.entries[0];
+    const entry = this.bidSide.at(0);
     return entry === undefined ? undefined : [entry.price, +entry.sz];
   }
 
   bestAsk(): BookLevel | undefined {
-    const entry = this.askSide.entries[0];
+    const entry = this.askSide.at(0);
     return entry === undefined ? undefined : [entry.price, +entry.sz];
   }
 
@@ -148,13 +193,13 @@ export class OrderBook {
 
   /** True when the best bid is at or above the best ask: a book no exchange would show. */
   isCrossed(): boolean {
-    const bid = this.bidSide.entries[0];
-    const ask = this.askSide.entries[0];
+    const bid = this.bidSide.at(0);
+    const ask = this.askSide.at(0);
     return bid !== undefined && ask !== undefined && bid.price >= ask.price;
   }
 
   clear(): void {
-    this.bidSide.entries.length = 0;
-    this.askSide.entries.length = 0;
+    this.bidSide.clear();
+    this.askSide.clear();
   }
 }

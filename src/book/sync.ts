@@ -136,8 +136,8 @@ export class BookSync {
       }
     }
     if (this.book.isCrossed()) {
-      const bid = this.book.bids[0]?.px;
-      const ask = this.book.asks[0]?.px;
+      const bid = this.book.bid(0)?.px;
+      const ask = this.book.ask(0)?.px;
       const detail = `best bid ${bid} is at or above best ask ${ask}`;
       return this.invalidate('book-crossed', this.describe(detail));
     }
