@@ -123,15 +123,20 @@ async function main(): Promise<void> {
     process.stdout.write(`${formatReport(report)}\n${formatJson(report)}\n`);
     if (options.only.has('books')) {
       progress('book updates through the feed against JSON.parse, in process');
-      const lines = measureBooks().map(
+      const count = (n: number, width: number) =>
+        Math.round(n).toLocaleString('en-US').padStart(width);
+      const books = measureBooks();
+      const lines = books.map(
         (r) =>
-          `  ${r.variant.padEnd(11)} ${Math.round(r.parsePerSecond).toLocaleString('en-US').padStart(9)}` +
-          ` ${Math.round(r.feedPerSecond).toLocaleString('en-US').padStart(9)}  ${r.ratio.toFixed(2)}` +
-          `  (${r.checksumsVerified.toLocaleString('en-US')} applied, ${r.resets} resets)`,
+          `  ${r.variant.padEnd(11)} ${count(r.parsePerSecond, 10)} ${count(r.feedPerSecond, 9)}` +
+          `  ${r.ratio.toFixed(2).padEnd(15)} ${count(r.jsonFeedPerSecond, 14)}  ` +
+          `${r.jsonRatio.toFixed(2).padEnd(5)}  ` +
+          `(${r.checksumsVerified.toLocaleString('en-US')} applied, ${r.resets} resets)`,
       );
       process.stdout.write(
         `\nbook updates per second (recorded BTC-USDT books, 400 levels)\n` +
-          `  variant     JSON.parse      feed  ratio (aim 0.8)\n${lines.join('\n')}\n`,
+          `  variant     JSON.parse      feed  ratio (aim 0.8)  feed, JSON path  ratio\n` +
+          `${lines.join('\n')}\nBENCH_BOOKS_JSON ${JSON.stringify(books)}\n`,
       );
     }
     if (options.only.has('restarts')) {

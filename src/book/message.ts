@@ -5,7 +5,8 @@
  * hash the wire text) and the sequence fields.
  */
 
-/** One level as sent: price and size strings first; anything after them is not read. */
+/** One level as sent: price and size strings first; anything after them is not read (parsers may
+ * keep only those two). */
 export type RawLevel = readonly [price: string, size: string, ...rest: readonly unknown[]];
 
 export interface BookMessage {

@@ -17,8 +17,9 @@ import { OKX_EXCHANGE_ID } from './protocol.ts';
 /**
  * Book pushes (docs "Order book channel"): one element of `data` in, a `book_change` event and
  * the raw message the book layer checks out. Levels are `[px, sz, "0", numOrders]` strings; the
- * event gets them as numbers, the message keeps the arrays as parsed, strings untouched, for the
- * checksum. Only the first two fields of a level are read: on `books-rpi` the third is not "0".
+ * event gets them as numbers, the message keeps price and size as sent, strings untouched, for
+ * the checksum. Only the first two fields of a level are read: on `books-rpi` the third is not
+ * "0". Most book pushes never come here: scan.ts reads the plain ones without JSON.parse.
  */
 
 /** Channels that send a snapshot, then updates, each push naming its `action`. */
@@ -78,36 +79,70 @@ export function parseBook(
     // Half a chain link cannot be checked; the book layer would have to guess.
     return reject('frame-invalid-data', 'an update must carry both seqId and prevSeqId or neither');
   }
-  const rawBids = element.bids;
-  const rawAsks = element.asks;
-  const bids = levelsOf(rawBids);
-  if (bids === undefined) return invalidLevels('bids', rawBids);
-  const asks = levelsOf(rawAsks);
-  if (asks === undefined) return invalidLevels('asks', rawAsks);
+  const rawBids: RawLevel[] = [];
+  const rawAsks: RawLevel[] = [];
+  const bids = levelsOf(element.bids, rawBids);
+  if (bids === undefined) return invalidLevels('bids', element.bids);
+  const asks = levelsOf(element.asks, rawAsks);
+  if (asks === undefined) return invalidLevels('asks', element.asks);
   if (!isPlausibleTime(timestamp, context.receivedAt)) return implausible(element.ts);
-  const event: BookChangeEvent = {
-    type: 'book_change',
-    exchange: OKX_EXCHANGE_ID,
-    symbol,
-    timestamp,
-    localTimestamp: context.receivedAt,
-    collectorId: context.collectorId,
-    isSnapshot: action === 'snapshot',
-    bids,
-    asks,
-    sequence: seqId,
-  };
-  // levelsOf checked every level's first two fields are strings: the arrays are RawLevels.
-  const message: BookMessage = {
-    symbol,
-    channel,
-    action,
+  const fields: BookFields = {
     timestamp,
     seqId,
     prevSeqId,
     checksum,
-    bids: rawBids as readonly RawLevel[],
-    asks: rawAsks as readonly RawLevel[],
+    rawBids,
+    rawAsks,
+    bids,
+    asks,
+  };
+  return parsedBook(fields, action, symbol, channel, context);
+}
+
+/** One book element, checked: what both readers of book pushes (JSON and scanner) find. */
+export interface BookFields {
+  readonly timestamp: number;
+  readonly seqId: number | undefined;
+  readonly prevSeqId: number | undefined;
+  readonly checksum: number | undefined;
+  /** The levels as sent, strings untouched. */
+  readonly rawBids: readonly RawLevel[];
+  readonly rawAsks: readonly RawLevel[];
+  /** The same levels as numbers, index for index. */
+  readonly bids: BookLevel[];
+  readonly asks: BookLevel[];
+}
+
+/** The event and the book message of one checked element. */
+export function parsedBook(
+  fields: BookFields,
+  action: BookAction,
+  symbol: string,
+  channel: string,
+  context: ParseContext,
+): ParsedBook {
+  const event: BookChangeEvent = {
+    type: 'book_change',
+    exchange: OKX_EXCHANGE_ID,
+    symbol,
+    timestamp: fields.timestamp,
+    localTimestamp: context.receivedAt,
+    collectorId: context.collectorId,
+    isSnapshot: action === 'snapshot',
+    bids: fields.bids,
+    asks: fields.asks,
+    sequence: fields.seqId,
+  };
+  const message: BookMessage = {
+    symbol,
+    channel,
+    action,
+    timestamp: fields.timestamp,
+    seqId: fields.seqId,
+    prevSeqId: fields.prevSeqId,
+    checksum: fields.checksum,
+    bids: fields.rawBids,
+    asks: fields.rawAsks,
   };
   return { event, message };
 }
@@ -125,18 +160,23 @@ function isInt32(value: number | undefined): boolean {
 /**
  * Numeric levels, or undefined unless `value` is an array of levels whose price is a decimal
  * string and whose size a non-negative one. A bad level rejects the whole element: half a book
- * message applied would corrupt the book without breaking the chain.
+ * message applied would corrupt the book without breaking the chain. Each level's price and size
+ * strings go to `raw` as a pair: the fields after them are not the book's business, and the
+ * scanner (scan.ts) keeps the same two.
  */
-function levelsOf(value: unknown): BookLevel[] | undefined {
+function levelsOf(value: unknown, raw: RawLevel[]): BookLevel[] | undefined {
   if (!Array.isArray(value)) return undefined;
   const levels: BookLevel[] = new Array(value.length);
   for (let i = 0; i < value.length; i++) {
     const level: unknown = value[i];
     if (!Array.isArray(level)) return undefined;
-    const price = decimal(level[0]);
-    const amount = decimal(level[1]);
+    const px: unknown = level[0];
+    const sz: unknown = level[1];
+    const price = decimal(px);
+    const amount = decimal(sz);
     if (!Number.isFinite(price) || !Number.isFinite(amount) || amount < 0) return undefined;
     levels[i] = [price, amount];
+    raw.push([px as string, sz as string]);
   }
   return levels;
 }
@@ -145,6 +185,6 @@ function levelsOf(value: unknown): BookLevel[] | undefined {
 function invalidLevels(side: 'bids' | 'asks', value: unknown): Rejection {
   const expected = 'an array of [price, size, …] with decimal strings, size not negative';
   if (!Array.isArray(value)) return invalid(side, value, expected);
-  const at = value.findIndex((level: unknown) => levelsOf([level]) === undefined);
+  const at = value.findIndex((level: unknown) => levelsOf([level], []) === undefined);
   return invalid(`${side}[${at}]`, value[at], expected);
 }

@@ -198,8 +198,15 @@ export function decimal(value: unknown): number {
   }
   // "" and "." have no digit.
   if (length === 0 || (dot === 0 && length === 1)) return Number.NaN;
-  const decimals = dot < 0 ? 0 : length - dot - 1;
-  if (digits > Number.MAX_SAFE_INTEGER || decimals >= POWERS_OF_TEN.length) return +value;
+  return decimalValue(digits, dot < 0 ? 0 : length - dot - 1, value);
+}
+
+/**
+ * The number a decimal string stands for, from its digits read as one integer and the count of
+ * them after the dot; `text` is the string itself, converted by `+` beyond the exact fast path.
+ */
+export function decimalValue(digits: number, decimals: number, text: string): number {
+  if (digits > Number.MAX_SAFE_INTEGER || decimals >= POWERS_OF_TEN.length) return +text;
   return decimals === 0 ? digits : digits / (POWERS_OF_TEN[decimals] as number);
 }
 

@@ -13,6 +13,7 @@ import {
   parseTrade,
   type Rejection,
 } from './data.ts';
+import { scanBookPush } from './scan.ts';
 
 /**
  * Parses one OKX text frame. Never throws: every way a frame can be wrong ends in `fault`, the one
@@ -44,8 +45,26 @@ const INFO_EVENTS: ReadonlySet<string> = new Set([
   'channel-conn-count-error',
 ]);
 
+/**
+ * How every book push begins (`books`, `books5`, `bbo-tbt`, `books-l2-tbt`, `books-rpi`…), and no
+ * other push: OKX writes `arg` first.
+ */
+const BOOK_PUSH_PREFIX = '{"arg":{"channel":"b';
+
 export function parseFrame(text: string, context: ParseContext): ParseResult {
   // Docs "Connect": the heartbeat reply is 4 bytes of text, not JSON; test it before parsing.
+  if (text === 'pong') return PONG;
+  // A book feed is almost all book pushes: those are read without JSON.parse when they are plain
+  // and right (scan.ts); anything else, and every fault, goes the JSON way.
+  if (text.startsWith(BOOK_PUSH_PREFIX)) {
+    const scanned = scanBookPush(text, context);
+    if (scanned !== undefined) return scanned;
+  }
+  return parseJsonFrame(text, context);
+}
+
+/** `parseFrame` without the book scanner: every frame through `JSON.parse`. */
+export function parseJsonFrame(text: string, context: ParseContext): ParseResult {
   if (text === 'pong') return PONG;
   let frame: unknown;
   try {

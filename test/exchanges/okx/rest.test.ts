@@ -237,8 +237,9 @@ describe('parseBookSnapshot', () => {
       seqId: undefined,
       prevSeqId: undefined,
       checksum: undefined,
-      bids: [['41006.3', '0.30178218', '0', '2']],
-      asks: [['41006.8', '0.60038921', '0', '1']],
+      // Price and size as sent; the two fields after them are not kept.
+      bids: [['41006.3', '0.30178218']],
+      asks: [['41006.8', '0.60038921']],
     });
     expect(parsed.event).toMatchObject({
       type: 'book_change',
