@@ -51,7 +51,7 @@ function timed(run: () => void): number {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-export function measureBooks(passes = 60, rounds = 5): BookBenchResult[] {
+export function measureBooks(passes = 40, rounds = 9): BookBenchResult[] {
   const recorded = recordedBook('BTC-USDT');
   const zeroed = recorded.map((frame) => frame.replace(/"checksum":-?\d+/, '"checksum":0'));
   return [

@@ -95,6 +95,18 @@ function plainString(): string {
   return text.slice(start, at++);
 }
 
+/** Steps over a plain string without cutting it out. */
+function skipString(): void {
+  take(QUOTE);
+  for (;;) {
+    const c = text.charCodeAt(at);
+    if (c === QUOTE) break;
+    if (!(c >= 32) || c === BACKSLASH) decline();
+    at++;
+  }
+  at++;
+}
+
 /** A member name and its colon. */
 function key(): string {
   const name = plainString();
@@ -150,7 +162,7 @@ function integer(): number {
 
 /** A member that is not read: a plain string or an integer, else the JSON path decides. */
 function skipScalar(): void {
-  if (text.charCodeAt(at) === QUOTE) plainString();
+  if (text.charCodeAt(at) === QUOTE) skipString();
   else integer();
 }
 
@@ -168,7 +180,7 @@ function levels(raw: RawLevel[], values: BookLevel[]): void {
     take(COMMA);
     const sz = decimalString();
     // The liquidated-orders "0" and the order count: read past, as the book parser ignores them.
-    while (more(CLOSE_BRACKET)) plainString();
+    while (more(CLOSE_BRACKET)) skipString();
     raw.push([px, sz]);
     values.push([price, lastValue]);
   } while (more(CLOSE_BRACKET));
