@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decimal } from '../../../src/exchanges/okx/data.ts';
+import { seededRandom } from '../../../src/machines/backoff.ts';
 import { BOOKS_RPI, OKCOIN_2023, OKX_2022, readFrames } from '../../book/recordings.ts';
 
 /** Every quoted decimal of a recording: prices, sizes, volumes, as the exchange wrote them. */
@@ -11,17 +12,6 @@ function recordedDecimals(name: string): string[] {
   return [...found];
 }
 
-/** A deterministic generator (mulberry32), so a failure names a reproducible string. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('decimal', () => {
   it.each([OKX_2022, OKCOIN_2023, BOOKS_RPI])('reads every decimal of %s as + does', (name) => {
     const strings = recordedDecimals(name);
@@ -31,7 +21,7 @@ describe('decimal', () => {
   });
 
   it('gives the same double as + for random decimals up to 25 digits and 25 decimals', () => {
-    const next = random(20261203);
+    const next = seededRandom(20261203);
     const differing: string[] = [];
     for (let n = 0; n < 50_000; n++) {
       const whole = Math.floor(next() * 12);

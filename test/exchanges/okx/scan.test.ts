@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseFrame, parseJsonFrame } from '../../../src/exchanges/okx/parse.ts';
 import { scanBookPush } from '../../../src/exchanges/okx/scan.ts';
+import { seededRandom } from '../../../src/machines/backoff.ts';
 import { readFrames } from './recordings.ts';
 
 /**
@@ -170,7 +171,7 @@ describe('the book scanner against JSON.parse', () => {
       .flatMap((name) => readFrames(name))
       .filter((text) => isBookPush(text) && text.length < 4000);
     expect(bases.length).toBeGreaterThan(50);
-    const next = random(1203);
+    const next = seededRandom(1203);
     const alphabet = '{}[]",:-.0123456789e \\u\t';
     let read = 0;
     let left = 0;
@@ -194,14 +195,3 @@ describe('the book scanner against JSON.parse', () => {
     expect(left).toBeGreaterThan(1000);
   });
 });
-
-/** A deterministic generator (mulberry32), so that a failing mutation can be found again. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
