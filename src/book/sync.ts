@@ -22,11 +22,24 @@ export interface BookFault {
   readonly detail: string;
 }
 
+/** Why a book last broke, kept after it recovers so that status can still say. */
+export interface BookBreak {
+  readonly code: FaultCode;
+  readonly detail: string;
+  /** Receipt time of the message that broke it, epoch ms (0 when the caller gave none). */
+  readonly at: number;
+}
+
 export type BookApplyResult =
   /** The message was applied; the book is live. */
   | { readonly outcome: 'applied' }
   /** An idle keep-alive (no levels): checked, nothing changed; the book is live. */
   | { readonly outcome: 'unchanged' }
+  /**
+   * A copy of a message already applied, from another connection of the same stream (during a
+   * 64008 handover both sockets deliver): dropped, the book unchanged and still live.
+   */
+  | { readonly outcome: 'duplicate' }
   /** Not applied because the book has no valid snapshot (`book-not-synced`); state unchanged. */
   | { readonly outcome: 'dropped'; readonly fault: BookFault }
   /** This message broke the book: it is now `invalid` and empty until the next snapshot. */
@@ -40,6 +53,17 @@ export interface BookSyncOptions {
 // The outcomes that carry nothing are shared, so the hot path allocates no result.
 const APPLIED: BookApplyResult = Object.freeze({ outcome: 'applied' });
 const UNCHANGED: BookApplyResult = Object.freeze({ outcome: 'unchanged' });
+const DUPLICATE: BookApplyResult = Object.freeze({ outcome: 'duplicate' });
+
+/** Where a message came from and when, for the chain across connections and for status. */
+export interface BookSource {
+  /** The connection that delivered it. */
+  readonly connectionId: string;
+  /** Receipt time, epoch ms. */
+  readonly receivedAt: number;
+}
+
+const NO_SOURCE: BookSource = Object.freeze({ connectionId: '', receivedAt: 0 });
 
 export class BookSync {
   readonly book = new OrderBook();
@@ -47,6 +71,14 @@ export class BookSync {
   /** seqId of the last message applied; undefined before a snapshot or where there are none. */
   private lastSeqId: number | undefined;
   private readonly checksum: (book: OrderBook) => number;
+  /** The last break, whatever the state is now. */
+  lastBreak: BookBreak | undefined;
+  /** Receipt time of the last message that was applied or proved the book alive, epoch ms. */
+  updatedAt: number | undefined;
+  /** The connection of the last message applied. */
+  private lastSource = '';
+  /** Receipt time of the message being applied, for `lastBreak`. */
+  private receivedAt = 0;
 
   constructor(
     readonly symbol: string,
@@ -66,10 +98,16 @@ export class BookSync {
 
   /**
    * Applies one message of this symbol, checks it, and says what became of it. `values` are its
-   * levels as numbers when the caller has them (the `book_change` event made from the message).
+   * levels as numbers when the caller has them (the `book_change` event made from the message);
+   * `source` says which connection delivered it, and when.
    */
-  apply(message: BookMessage, values?: LevelValues): BookApplyResult {
-    if (message.action === 'snapshot') return this.applySnapshot(message, values);
+  apply(
+    message: BookMessage,
+    values?: LevelValues,
+    source: BookSource = NO_SOURCE,
+  ): BookApplyResult {
+    this.receivedAt = source.receivedAt;
+    if (message.action === 'snapshot') return this.applySnapshot(message, values, source);
     if (this.current !== 'live') {
       return {
         outcome: 'dropped',
@@ -80,31 +118,73 @@ export class BookSync {
       };
     }
     const gap = this.chainBreak(message);
-    if (gap !== undefined) return this.invalidate('book-sequence-gap', gap);
+    if (gap !== undefined) {
+      if (this.isCopy(message, source)) return DUPLICATE;
+      return this.invalidate('book-sequence-gap', gap);
+    }
     this.book.applyUpdate(message.bids, message.asks, values);
     // Chained on prevSeqId alone: after maintenance seqId may drop below prevSeqId, and the
     // chain simply continues from the lower id (docs "Order book channel > Sequence ID").
     this.lastSeqId = message.seqId;
+    this.lastSource = source.connectionId;
     const broken = this.verify(message);
     if (broken !== undefined) return broken;
+    this.updatedAt = source.receivedAt;
     // The idle keep-alive (empty sides, seqId == prevSeqId) passes the chain like any update;
     // it only differs in changing nothing.
     return message.bids.length === 0 && message.asks.length === 0 ? UNCHANGED : APPLIED;
+  }
+
+  /**
+   * An update that does not chain is a copy, not a gap, when another connection than the one
+   * the book last heard from sent it and it is not ahead of the book: the seqId space is per
+   * instrument and the same on every connection (PROTOCOLS.md §1), so while two sockets overlap
+   * each update arrives twice and the second is behind. An update from the same connection, or
+   * one that skips ahead, still breaks the book.
+   */
+  private isCopy(message: BookMessage, source: BookSource): boolean {
+    const last = this.lastSeqId;
+    return (
+      source.connectionId !== this.lastSource &&
+      message.seqId !== undefined &&
+      last !== undefined &&
+      message.seqId <= last
+    );
+  }
+
+  /**
+   * Breaks the book from outside: a message of it was lost (the parser rejected it), so the book
+   * is known to be wrong. Same as a break found here: `invalid`, empty, until the next snapshot.
+   */
+  fail(code: FaultCode, detail: string, at = this.receivedAt): void {
+    this.current = 'invalid';
+    this.lastSeqId = undefined;
+    this.book.clear();
+    this.lastBreak = { code, detail, at };
   }
 
   /** Forgets the book and the chain, back to `syncing`: for a resubscribe or a new connection. */
   reset(): void {
     this.current = 'syncing';
     this.lastSeqId = undefined;
+    this.lastSource = '';
     this.book.clear();
   }
 
   /** A snapshot replaces the book whatever the state; its prevSeqId (-1) is not checked. */
-  private applySnapshot(message: BookMessage, values: LevelValues | undefined): BookApplyResult {
+  private applySnapshot(
+    message: BookMessage,
+    values: LevelValues | undefined,
+    source: BookSource,
+  ): BookApplyResult {
     this.book.applySnapshot(message.bids, message.asks, values);
     this.lastSeqId = message.seqId;
+    this.lastSource = source.connectionId;
     this.current = 'live';
-    return this.verify(message) ?? APPLIED;
+    const broken = this.verify(message);
+    if (broken !== undefined) return broken;
+    this.updatedAt = source.receivedAt;
+    return APPLIED;
   }
 
   /**
@@ -146,9 +226,7 @@ export class BookSync {
 
   /** Empties the book so that nobody reads levels known to be wrong. */
   private invalidate(code: BookFaultCode, detail: string): BookApplyResult {
-    this.current = 'invalid';
-    this.lastSeqId = undefined;
-    this.book.clear();
+    this.fail(code, detail);
     return { outcome: 'invalidated', fault: { code, detail } };
   }
 
