@@ -106,6 +106,31 @@ class BookSide {
     return levels;
   }
 
+  /**
+   * Fills an empty side from a snapshot. Exchanges list a snapshot best first with each price
+   * once, so the levels go in back to front with one pass; should a level be out of that order
+   * (or a size be 0), the side is built level by level instead, as an update would.
+   */
+  fill(levels: readonly RawLevel[], values?: readonly BookLevel[]): void {
+    const entries = this.entries;
+    let previousKey = Number.NEGATIVE_INFINITY;
+    // Worst level first: each one is pushed behind the previous, which must be worse.
+    for (let i = levels.length - 1; i >= 0; i--) {
+      const level = levels[i] as RawLevel;
+      const value = values?.[i];
+      const price = value === undefined ? +level[0] : value[0];
+      const amount = value === undefined ? +level[1] : value[1];
+      const key = this.sign * price;
+      if (!(key > previousKey) || amount === 0) {
+        this.clear();
+        merge(this, levels, values);
+        return;
+      }
+      previousKey = key;
+      entries.push({ price, px: level[0], sz: level[1] });
+    }
+  }
+
   clear(): void {
     this.entries.length = 0;
   }
@@ -117,10 +142,12 @@ export interface LevelValues {
   readonly asks: readonly BookLevel[];
 }
 
+/**
+ * Applies levels in the order sent, so that a price repeated within one message ends as its last
+ * mention says (OKX's merge rules are stated level by level).
+ */
 function merge(side: BookSide, levels: readonly RawLevel[], values?: readonly BookLevel[]): void {
-  // Last to first: exchanges list levels best first, so into a side kept worst first each level
-  // of a snapshot is a push, not an insert at the front. Any order gives the same book.
-  for (let i = levels.length - 1; i >= 0; i--) {
+  for (let i = 0; i < levels.length; i++) {
     const level = levels[i] as RawLevel;
     const value = values?.[i];
     if (value !== undefined) side.set(level[0], level[1], value[0], value[1]);
@@ -163,7 +190,8 @@ export class OrderBook {
   /** Replaces the whole book: no level of the previous book survives. */
   applySnapshot(bids: readonly RawLevel[], asks: readonly RawLevel[], values?: LevelValues): void {
     this.clear();
-    this.applyUpdate(bids, asks, values);
+    this.bidSide.fill(bids, values?.bids);
+    this.askSide.fill(asks, values?.asks);
   }
 
   /**

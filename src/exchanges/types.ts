@@ -84,6 +84,13 @@ export interface ParseResult {
    * wire strings for the checksum and the sequence fields.
    */
   readonly books?: readonly BookMessage[];
+  /** The exchange channel of a data push (`trades`, `books`, `candle1m`…), when it was read. */
+  readonly channel?: string;
+  /**
+   * An incremental book push of which an element was rejected: that book missed a message and
+   * can no longer be trusted, although its chain may not show it until the next update.
+   */
+  readonly lostBook?: { readonly channel: string; readonly symbol: string };
   readonly control?: ControlMessage;
   readonly fault?: ParseFault;
 }

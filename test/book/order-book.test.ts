@@ -121,4 +121,25 @@ describe('OrderBook', () => {
     expect(book.asks.map((e) => [e.px, e.sz])).toEqual(sorted(naive.asks, 1));
     expect(book.bids.length).toBeGreaterThan(300);
   });
+
+  it('applies a price repeated within one message in the order sent', () => {
+    const book = new OrderBook();
+    book.applySnapshot([level('100', '1'), level('98', '1')], [level('101', '1')]);
+    book.applyUpdate([level('99', '5'), level('99', '7'), level('98', '1'), level('98', '0')], []);
+    expect(book.bids.map((e) => [e.px, e.sz])).toEqual([
+      ['100', '1'],
+      ['99', '7'],
+    ]);
+  });
+
+  it('builds a snapshot that is not best first, or repeats a price, as updates would', () => {
+    const sorted = new OrderBook();
+    sorted.applySnapshot([level('101', '1'), level('100', '1'), level('99', '1')], []);
+    const shuffled = new OrderBook();
+    shuffled.applySnapshot([level('100', '1'), level('101', '1'), level('99', '1')], []);
+    expect(prices(shuffled)).toEqual(prices(sorted));
+    const repeated = new OrderBook();
+    repeated.applySnapshot([level('101', '1'), level('101', '2'), level('100', '0')], []);
+    expect(repeated.bids.map((e) => [e.px, e.sz])).toEqual([['101', '2']]);
+  });
 });

@@ -43,6 +43,11 @@ export interface ParsedBook {
   readonly message: BookMessage;
 }
 
+/** A channel whose updates build on each other, so that a lost one breaks the book. */
+export function isIncrementalBookChannel(channel: string): boolean {
+  return INCREMENTAL_CHANNELS.has(channel);
+}
+
 export function isBookChannel(channel: string): boolean {
   return INCREMENTAL_CHANNELS.has(channel) || SNAPSHOT_CHANNELS.has(channel);
 }
@@ -174,7 +179,8 @@ function levelsOf(value: unknown, raw: RawLevel[]): BookLevel[] | undefined {
     const sz: unknown = level[1];
     const price = decimal(px);
     const amount = decimal(sz);
-    if (!Number.isFinite(price) || !Number.isFinite(amount) || amount < 0) return undefined;
+    // No exchange quotes a price of 0; a size of 0 deletes the level.
+    if (!(price > 0) || !Number.isFinite(price) || !Number.isFinite(amount)) return undefined;
     levels[i] = [price, amount];
     raw.push([px as string, sz as string]);
   }
@@ -183,7 +189,7 @@ function levelsOf(value: unknown, raw: RawLevel[]): BookLevel[] | undefined {
 
 /** Finds the level that failed, off the hot path, for the fault detail. */
 function invalidLevels(side: 'bids' | 'asks', value: unknown): Rejection {
-  const expected = 'an array of [price, size, …] with decimal strings, size not negative';
+  const expected = 'an array of [price, size, …] with decimal strings, price above 0';
   if (!Array.isArray(value)) return invalid(side, value, expected);
   const at = value.findIndex((level: unknown) => levelsOf([level], []) === undefined);
   return invalid(`${side}[${at}]`, value[at], expected);

@@ -2,7 +2,7 @@ import type { BookMessage } from '../../book/message.ts';
 import type { BookChangeEvent, MarketEvent } from '../../streams/events.ts';
 import type { FaultCode } from '../../streams/faults.ts';
 import type { ControlMessage, ParseContext, ParseFault, ParseResult } from '../types.ts';
-import { bookActionOf, isBookChannel, parseBook } from './books.ts';
+import { bookActionOf, isBookChannel, isIncrementalBookChannel, parseBook } from './books.ts';
 import { CANDLE_PREFIX } from './channels.ts';
 import {
   type ElementParser,
@@ -239,10 +239,10 @@ function collect(
       events.push(result);
     }
   }
-  if (rejection === undefined) return { events };
+  if (rejection === undefined) return { events, channel };
   const detail = `${channel} ${symbol}: ${rejection.detail} (${rejected} of ${data.length} dropped)`;
   const dropped = fault(rejection.code, detail, text);
-  return events.length === 0 ? { fault: dropped } : { events, fault: dropped };
+  return events.length === 0 ? { fault: dropped } : { events, fault: dropped, channel };
 }
 
 /**
@@ -257,10 +257,12 @@ function parseBooks(
   text: string,
   context: ParseContext,
 ): ParseResult {
+  // A snapshot channel's next push replaces the book anyway; an incremental one cannot heal.
+  const lost = isIncrementalBookChannel(channel) ? { lostBook: { channel, symbol } } : {};
   const kind = bookActionOf(channel, action);
   if (kind === undefined) {
     const detail = `${channel} ${symbol}: action must be "snapshot" or "update"`;
-    return fail('frame-invalid-data', detail, text);
+    return { ...fail('frame-invalid-data', detail, text), ...lost };
   }
   if (data.length === 0) {
     return fail('frame-invalid-data', `${channel} ${symbol}: the data array is empty`, text);
@@ -279,10 +281,12 @@ function parseBooks(
       rejected++;
     }
   }
-  if (rejection === undefined) return { events, books };
+  if (rejection === undefined) return { events, books, channel };
   const detail = `${channel} ${symbol}: ${rejection.detail} (${rejected} of ${data.length} dropped)`;
   const dropped = fault(rejection.code, detail, text);
-  return events.length === 0 ? { fault: dropped } : { events, books, fault: dropped };
+  return events.length === 0
+    ? { fault: dropped, ...lost }
+    : { events, books, fault: dropped, channel, ...lost };
 }
 
 function fail(code: FaultCode, detail: string, text: string): ParseResult {

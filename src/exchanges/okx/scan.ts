@@ -177,6 +177,8 @@ function levels(raw: RawLevel[], values: BookLevel[]): void {
     take(OPEN_BRACKET);
     const px = decimalString();
     const price = lastValue;
+    // A price of 0 is refused by the book parser; let it say so.
+    if (price === 0) decline();
     take(COMMA);
     const sz = decimalString();
     // The liquidated-orders "0" and the order count: read past, as the book parser ignores them.
@@ -303,5 +305,5 @@ function scanFrame(context: ParseContext): ParseResult {
     events[i] = parsed.event;
     books[i] = parsed.message;
   }
-  return { events, books };
+  return { events, books, channel };
 }

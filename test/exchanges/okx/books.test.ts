@@ -57,7 +57,7 @@ function expected(text: string, receivedAt = RECEIVED_AT) {
     bids: priceAndSize(element.bids),
     asks: priceAndSize(element.asks),
   };
-  return { events: [event], books: [message] };
+  return { events: [event], books: [message], channel };
 }
 
 const isBookPush = (text: string) => {
@@ -149,7 +149,7 @@ describe('OKX book pushes from the recordings', () => {
       return isBookPush(text) && (channel === 'trades' || channel === 'tickers');
     });
     expect(frames).toHaveLength(102);
-    for (const text of frames) expect(Object.keys(parse(text))).toEqual(['events']);
+    for (const text of frames) expect(Object.keys(parse(text))).toEqual(['events', 'channel']);
   });
 });
 
@@ -170,6 +170,8 @@ function bookPush(fields: Record<string, unknown> = {}, action: unknown = 'updat
     data: [book],
   });
 }
+
+const BOOK = { channel: 'books', symbol: 'BTC-USDT-SWAP' };
 
 describe('OKX book pushes that are wrong', () => {
   it('parses a well-formed 2026 update, checksum 0 and all', () => {
@@ -199,10 +201,20 @@ describe('OKX book pushes that are wrong', () => {
     ['an empty data array', bookPush().replace(/"data":\[.*\]\}$/, '"data":[]}')],
   ];
 
-  it.each(table)('reports %s as frame-invalid-data and yields nothing', (_title, frame) => {
+  it.each(table)('reports %s as frame-invalid-data and yields nothing', (title, frame) => {
+    // The book missed a message, which the feed must know at once: its chain may not show it
+    // until the next update. An empty data array carries no message to miss.
+    const lost = title === 'an empty data array' ? {} : { lostBook: BOOK };
     expect(parse(frame)).toStrictEqual({
       fault: { code: 'frame-invalid-data', detail: expect.any(String), sample: expect.any(String) },
+      ...lost,
     });
+  });
+
+  it('reports no lost book for a snapshot channel, whose next push replaces the book', () => {
+    const frame = bookPush({ bids: {} }).replace('"books"', '"books5"');
+    expect(parse(frame).fault?.code).toBe('frame-invalid-data');
+    expect(parse(frame).lostBook).toBeUndefined();
   });
 
   it('reports a 1970 ts as timestamp-implausible', () => {

@@ -102,6 +102,7 @@ function checkPushes<E>(
     const data = frame.data ?? [];
     expect(result).toStrictEqual({
       events: data.map((element) => expected(frame.arg?.instId ?? '', element as E, context)),
+      channel,
     });
     pushes++;
     events += data.length;
