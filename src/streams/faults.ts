@@ -39,6 +39,11 @@ export const FAULT_CODES = {
   'book-checksum-mismatch': 'an order book failed its checksum',
   /** A book whose best bid is at or above its best ask: invalid until a snapshot. */
   'book-crossed': 'an order book crossed',
+  /**
+   * A message of an incremental book was rejected by the parser (its fault says why): the book
+   * lacks it, so it is invalid until a snapshot even though its chain does not show it yet.
+   */
+  'book-message-lost': 'an order book message was rejected, so the book missed it',
   /** A book update with no valid snapshot to apply to (none yet, or the book is invalid). */
   'book-not-synced': 'an order book update arrived before a valid snapshot',
   /** A book kept breaking; its subscription is quarantined instead of resynced in a loop. */

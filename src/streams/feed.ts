@@ -1,7 +1,6 @@
 import type { BookMessage } from '../book/message.ts';
-import { BookSync } from '../book/sync.ts';
+import { type BookApplyResult, type BookSource, BookSync } from '../book/sync.ts';
 import type {
-  BookBootstrapPlan,
   ControlMessage,
   ExchangeAdapter,
   HttpReply,
@@ -71,6 +70,16 @@ export interface FeedOptions {
     readonly base: string;
     readonly headers: Readonly<Record<string, string>>;
   };
+  /**
+   * The exchange channels this collector subscribed (`books`, `candle1m`…): a push of any other
+   * is counted as `data-unsubscribed` and dropped. Absent: not checked.
+   */
+  readonly channels?: ReadonlySet<string>;
+  /**
+   * Whether a book's subscription is out (quarantined, failed): asked when a snapshot arrives or
+   * a book that is not live could start again, so that nothing in flight revives it.
+   */
+  readonly isBookOut?: (channel: string, symbol: string) => boolean;
   /** Called after a maintained book changed (applied, reset, invalidated). */
   readonly bookChanged?: (sync: BookSync, channel: string) => void;
 }
@@ -107,18 +116,24 @@ interface Backfill {
 
 /** Book updates buffered at most while a REST snapshot is awaited; past it, start over. */
 const MAX_BUFFERED_UPDATES = 10_000;
-/** Snapshot requests per bootstrap before the book is left syncing (until a reconnect). */
+/** Snapshot requests per bootstrap before it rests (a `rest-error` fault) and starts over. */
 const MAX_SNAPSHOT_ATTEMPTS = 6;
+/** How long a bootstrap that used up its attempts rests before the stream may start another. */
+const BOOTSTRAP_REST_MS = 60_000;
 
 interface Bootstrap {
   readonly channel: string;
   readonly symbol: string;
+  /** The connection whose updates are buffered; another's (a handover's overlap) are not. */
+  readonly connectionId: string;
   readonly buffer: BookMessage[];
   readonly events: Map<BookMessage, BookChangeEvent>;
   snapshot: { readonly message: BookMessage; readonly event: BookChangeEvent } | undefined;
   attempts: number;
-  /** Gave up: updates are dropped until a reconnect clears it. */
-  abandoned: boolean;
+  /** A snapshot request is under way (the collector runs its REST job). */
+  fetching: boolean;
+  /** Used up its attempts: updates are dropped until this time, then a new bootstrap starts. */
+  restingUntil: number;
 }
 
 /** What the collector machine is to do next for a backfill. */
@@ -152,6 +167,11 @@ export class CollectorFeed implements FrameSink {
   private pendingControl: ControlMessage | undefined;
   /** One maintained book per channel and symbol: `books` and `bbo-tbt` of one instrument differ. */
   private readonly books = new Map<string, BookSync>();
+  /** Where the book messages being applied came from; one object, reused for every frame. */
+  private readonly source: { connectionId: string; receivedAt: number } = {
+    connectionId: '',
+    receivedAt: 0,
+  };
 
   // One context object, reused for every frame: the adapter must not keep it.
   private readonly context: { collectorId: string; receivedAt: number };
@@ -171,12 +191,17 @@ export class CollectorFeed implements FrameSink {
     stats.bytes += text.length;
     const result = this.options.adapter.parse(text, this.context);
     if (result.fault !== undefined) this.reportParseFault(result.fault, connectionId);
+    if (result.lostBook !== undefined) this.bookLost(result.lostBook, connectionId, receivedAt);
     const events = result.events;
-    if (events === undefined) return result.control;
-    if (result.books !== undefined) return this.deliverBooks(events, result.books, connectionId);
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i] as MarketEvent;
-      if (this.isWanted(event, connectionId)) this.deliver(event);
+    if (events !== undefined && this.isWantedChannel(result.channel, events, connectionId)) {
+      if (result.books !== undefined) {
+        this.deliverBooks(events, result.books, connectionId, receivedAt);
+      } else {
+        for (let i = 0; i < events.length; i++) {
+          const event = events[i] as MarketEvent;
+          if (this.isWanted(event, connectionId)) this.deliver(event);
+        }
+      }
     }
     if (this.pendingControl !== undefined) {
       const control = this.pendingControl;
@@ -184,6 +209,26 @@ export class CollectorFeed implements FrameSink {
       return control;
     }
     return result.control;
+  }
+
+  /**
+   * A push of a channel this collector did not subscribe (another depth of the same book,
+   * another candle bar) is refused whole: its events would look like this collector's own.
+   */
+  private isWantedChannel(
+    channel: string | undefined,
+    events: readonly MarketEvent[],
+    connectionId: string,
+  ): boolean {
+    const channels = this.options.channels;
+    if (channel === undefined || channels === undefined || channels.has(channel)) return true;
+    this.recordFault({
+      code: 'data-unsubscribed',
+      detail: `${channel} for ${events[0]?.symbol}, a channel this collector did not subscribe`,
+      sample: undefined,
+      connectionId,
+    });
+    return false;
   }
 
   /** The maintained book of a channel and symbol, if the feed has one. */
@@ -199,41 +244,47 @@ export class CollectorFeed implements FrameSink {
   /**
    * A book push: each message goes through its book's integrity rules before its event may go
    * out. Only an applied message is emitted; a broken book announces `book_reset` and asks the
-   * collector (through the returned control message) for a fresh snapshot.
+   * collector (through `pendingControl`) for a fresh snapshot.
    */
   private deliverBooks(
     events: readonly MarketEvent[],
     books: readonly BookMessage[],
     connectionId: string,
-  ): ControlMessage | undefined {
-    let control: ControlMessage | undefined;
+    receivedAt: number,
+  ): void {
+    const source = this.source;
+    source.connectionId = connectionId;
+    source.receivedAt = receivedAt;
+    const snapshotMode = this.options.bookSnapshot?.mode;
     for (let i = 0; i < books.length; i++) {
       const message = books[i] as BookMessage;
       const event = events[i] as BookChangeEvent;
       if (!this.isWanted(event, connectionId)) continue;
-      const sync = this.bookFor(message.channel, message.symbol);
-      const snapshotMode = this.options.bookSnapshot?.mode;
       const key = `${message.channel}:${message.symbol}`;
+      const sync = this.bookFor(message.channel, message.symbol);
+      // A quarantined book is never live; what was in flight when it went out must not revive it.
+      if ((message.action === 'snapshot' || sync.state !== 'live') && this.isOut(message)) continue;
       const boot = this.bootstraps.get(key);
       // `auto`: a snapshot the channel does push wins over the one awaited from REST.
       if (boot !== undefined && snapshotMode === 'auto' && message.action === 'snapshot') {
         this.bootstraps.delete(key);
       } else if (boot !== undefined) {
-        this.bufferForBootstrap(boot, message, event);
+        this.bufferForBootstrap(boot, message, event, source);
         continue;
       }
       // `rest`: the REST snapshot is the only snapshot; a pushed one is not trusted.
       if (snapshotMode === 'rest' && message.action === 'snapshot') continue;
-      // An update for a book that never had a snapshot: the channel sends none (OKX's announced
-      // change), so the snapshot comes over REST while the updates wait. (An `invalid` book in
-      // `auto` is resubscribed instead, and the channel's own snapshot rebuilds it.)
-      const bootstrapping =
-        snapshotMode === 'rest' ? sync.state !== 'live' : sync.state === 'syncing';
-      if (snapshotMode !== undefined && message.action === 'update' && bootstrapping) {
-        control = this.startBootstrap(message, event);
+      // An update for a book that is not live and has no snapshot coming by push for sure (OKX
+      // announced its channels will stop sending one): the snapshot comes over REST while the
+      // updates wait. In `auto` a pushed snapshot that arrives meanwhile still wins.
+      if (snapshotMode !== undefined && message.action === 'update' && sync.state !== 'live') {
+        this.pendingControl = this.startBootstrap(message.channel, message.symbol, source, {
+          message,
+          event,
+        });
         continue;
       }
-      const result = sync.apply(message, event);
+      const result = sync.apply(message, event, source);
       switch (result.outcome) {
         case 'applied':
           this.deliver(event);
@@ -242,6 +293,9 @@ export class CollectorFeed implements FrameSink {
         case 'unchanged':
           // An idle keep-alive proves the book is alive without changing it.
           this.stats.lastMessageAt.orderbook = event.localTimestamp;
+          break;
+        case 'duplicate':
+          this.stats.duplicatesDropped++;
           break;
         case 'dropped':
           this.stats.faultsByCode[result.fault.code] =
@@ -254,22 +308,67 @@ export class CollectorFeed implements FrameSink {
             sample: undefined,
             connectionId,
           });
-          this.emitBookReset(event, result.fault.code);
-          this.notifyBook(sync, message.channel);
-          // With REST snapshots a break is healed by a new snapshot, not by resubscribing.
-          control =
-            snapshotMode === 'rest'
-              ? this.startBootstrap(undefined, event, message.channel)
-              : {
-                  kind: 'resync',
-                  channel: message.channel,
-                  symbol: message.symbol,
-                  reason: result.fault.code,
-                };
+          this.pendingControl = this.afterBreak(sync, message.channel, result.fault.code, event);
           break;
       }
     }
-    return control;
+  }
+
+  /**
+   * A book broke (already invalid): consumers hear `book_reset`, and the collector is asked to
+   * heal it: a resubscribe for a fresh pushed snapshot, or with REST snapshots a new bootstrap.
+   */
+  private afterBreak(
+    sync: BookSync,
+    channel: string,
+    reason: string,
+    from: Pick<MarketEvent, 'exchange' | 'symbol' | 'collectorId' | 'timestamp' | 'localTimestamp'>,
+  ): ControlMessage {
+    this.emitBookReset(from, reason);
+    this.notifyBook(sync, channel);
+    if (this.options.bookSnapshot?.mode === 'rest') {
+      return this.startBootstrap(channel, sync.symbol, this.source);
+    }
+    return { kind: 'resync', channel, symbol: sync.symbol, reason };
+  }
+
+  /**
+   * The parser rejected a message of an incremental book: the book lacks it from now on, even
+   * if its chain only shows that at the next update, which on a quiet book may be long. It is
+   * broken at once, so that it never claims to be live without it.
+   */
+  private bookLost(
+    lost: { readonly channel: string; readonly symbol: string },
+    connectionId: string,
+    receivedAt: number,
+  ): void {
+    if (this.options.wanted.get(lost.symbol)?.has('book_change') !== true) return;
+    const channels = this.options.channels;
+    if (channels !== undefined && !channels.has(lost.channel)) return;
+    const key = `${lost.channel}:${lost.symbol}`;
+    const from = {
+      exchange: this.options.adapter.id,
+      symbol: lost.symbol,
+      collectorId: this.options.collectorId,
+      timestamp: receivedAt,
+      localTimestamp: receivedAt,
+    };
+    this.source.connectionId = connectionId;
+    this.source.receivedAt = receivedAt;
+    const boot = this.bootstraps.get(key);
+    if (boot !== undefined) {
+      // The buffer has a hole: whatever snapshot comes cannot be bridged to it. Start over.
+      this.pendingControl = this.restartBootstrap(boot);
+      return;
+    }
+    const sync = this.books.get(key);
+    if (sync === undefined || sync.state !== 'live') return;
+    sync.fail('book-message-lost', `${lost.symbol}: a ${lost.channel} message was rejected`);
+    this.pendingControl = this.afterBreak(sync, lost.channel, 'book-message-lost', from);
+  }
+
+  private isOut(book: { readonly channel: string; readonly symbol: string }): boolean {
+    return this.options.isBookOut?.(book.channel, book.symbol) === true;
   }
 
   private isWanted(event: MarketEvent, connectionId: string): boolean {
@@ -283,28 +382,69 @@ export class CollectorFeed implements FrameSink {
     return false;
   }
 
-  /** Starts waiting for a REST snapshot of a book; returns the request for the collector. */
+  /**
+   * Starts waiting for a REST snapshot of a book, `first` the update that found it not live;
+   * returns the request for the collector.
+   */
   private startBootstrap(
-    first: BookMessage | undefined,
-    from: BookChangeEvent,
-    channel = first?.channel ?? '',
+    channel: string,
+    symbol: string,
+    source: BookSource,
+    first?: { readonly message: BookMessage; readonly event: BookChangeEvent },
+    attempts = 0,
   ): ControlMessage {
     const boot: Bootstrap = {
       channel,
-      symbol: from.symbol,
+      symbol,
+      connectionId: source.connectionId,
       buffer: [],
       events: new Map(),
       snapshot: undefined,
-      attempts: 0,
-      abandoned: false,
+      attempts,
+      fetching: true,
+      restingUntil: 0,
     };
-    this.bootstraps.set(`${channel}:${from.symbol}`, boot);
-    if (first !== undefined) this.bufferForBootstrap(boot, first, from);
-    return { kind: 'book-snapshot', channel, symbol: from.symbol };
+    this.bootstraps.set(`${channel}:${symbol}`, boot);
+    if (first !== undefined && first.message.action === 'update') {
+      boot.buffer.push(first.message);
+      boot.events.set(first.message, first.event);
+    }
+    return { kind: 'book-snapshot', channel, symbol };
   }
 
-  private bufferForBootstrap(boot: Bootstrap, message: BookMessage, event: BookChangeEvent): void {
-    if (boot.abandoned || message.action !== 'update') return;
+  /**
+   * Throws away a bootstrap's buffer and snapshot and starts it again, keeping its attempts so
+   * that one that keeps failing still rests in the end. The request goes out unless one is
+   * already under way, whose reply the new bootstrap then takes.
+   */
+  private restartBootstrap(boot: Bootstrap): ControlMessage | undefined {
+    const { channel, symbol, fetching } = boot;
+    const source = { connectionId: boot.connectionId, receivedAt: 0 };
+    const control = this.startBootstrap(channel, symbol, source, undefined, boot.attempts);
+    (this.bootstraps.get(`${channel}:${symbol}`) as Bootstrap).fetching = fetching;
+    return fetching ? undefined : control;
+  }
+
+  private bufferForBootstrap(
+    boot: Bootstrap,
+    message: BookMessage,
+    event: BookChangeEvent,
+    source: BookSource,
+  ): void {
+    if (boot.restingUntil > 0) {
+      if (source.receivedAt < boot.restingUntil) {
+        this.stats.faultsByCode['book-not-synced'] =
+          (this.stats.faultsByCode['book-not-synced'] ?? 0) + 1;
+        return;
+      }
+      // Rested: this update begins a new bootstrap.
+      this.pendingControl = this.startBootstrap(boot.channel, boot.symbol, source, {
+        message,
+        event,
+      });
+      return;
+    }
+    if (message.action !== 'update' || source.connectionId !== boot.connectionId) return;
     if (boot.buffer.length >= MAX_BUFFERED_UPDATES) {
       // The snapshot is taking too long: the oldest updates can no longer be bridged anyway.
       boot.buffer.length = 0;
@@ -313,7 +453,19 @@ export class CollectorFeed implements FrameSink {
     }
     boot.buffer.push(message);
     boot.events.set(message, event);
-    if (boot.snapshot !== undefined) this.tryBootstrap(boot);
+    if (boot.snapshot === undefined) return;
+    // A snapshot was in hand, so no request is under way: ask for another if it will not do.
+    if (this.tryBootstrap(boot).kind === 'refetch') {
+      this.pendingControl = this.refetchSoon(boot.channel, boot.symbol);
+    }
+  }
+
+  /** The collector's request for a snapshot, when the current bootstrap needs another. */
+  private refetchSoon(channel: string, symbol: string): ControlMessage | undefined {
+    const boot = this.bootstraps.get(`${channel}:${symbol}`);
+    if (boot === undefined || boot.fetching) return undefined;
+    boot.fetching = true;
+    return { kind: 'book-snapshot', channel, symbol };
   }
 
   /**
@@ -325,25 +477,33 @@ export class CollectorFeed implements FrameSink {
     symbol: string,
     reply: HttpReply | 'failed' | undefined,
   ): BackfillStep {
-    const boot = this.bootstraps.get(`${channel}:${symbol}`);
+    const key = `${channel}:${symbol}`;
     const support = this.options.adapter.bookSnapshot;
     const target = this.options.bookSnapshot;
-    if (boot === undefined || support === undefined || target === undefined || boot.abandoned) {
+    const started = this.bootstraps.get(key);
+    if (started === undefined || support === undefined || target === undefined) {
+      return { kind: 'done' };
+    }
+    if (started.restingUntil > 0) {
+      started.fetching = false;
       return { kind: 'done' };
     }
     const fetchAgain = (detail: string | undefined, retryAfterMs = 0): BackfillStep => {
+      // A bootstrap that broke was replaced by a fresh one: it is the one to fetch for.
+      const boot = this.bootstraps.get(key) ?? started;
       boot.attempts++;
       if (boot.attempts >= MAX_SNAPSHOT_ATTEMPTS) {
-        boot.abandoned = true;
-        const why = detail ?? 'no usable snapshot';
+        boot.fetching = false;
+        boot.restingUntil = this.options.clock.now() + BOOTSTRAP_REST_MS;
         this.recordFault({
           code: 'rest-error',
-          detail: `${symbol}: ${why}`,
+          detail: `${symbol}: ${detail ?? 'no usable snapshot'}; trying again after ${BOOTSTRAP_REST_MS / 1000} s`,
           sample: undefined,
           connectionId: undefined,
         });
         return { kind: 'done' };
       }
+      boot.fetching = true;
       return {
         kind: 'fetch',
         url: support.url(target.base, symbol, support.depth),
@@ -362,20 +522,27 @@ export class CollectorFeed implements FrameSink {
         sample: undefined,
         connectionId: undefined,
       });
-      if (!parsed.retryable) boot.attempts = MAX_SNAPSHOT_ATTEMPTS;
+      if (!parsed.retryable) started.attempts = MAX_SNAPSHOT_ATTEMPTS;
       return fetchAgain(parsed.detail, parsed.retryAfterMs);
     }
-    boot.snapshot = { message: parsed.message, event: parsed.event };
-    const outcome = this.tryBootstrap(boot);
-    if (outcome === 'stale' || outcome === 'restart') return fetchAgain(`snapshot ${outcome}`);
+    started.snapshot = { message: parsed.message, event: parsed.event };
+    const outcome = this.tryBootstrap(started);
+    if (outcome.kind === 'refetch') return fetchAgain(outcome.detail);
+    started.fetching = false;
     return { kind: 'done' };
   }
 
-  /** Fits the snapshot to the buffered updates; on `ready` the book goes live. */
-  private tryBootstrap(boot: Bootstrap): BookBootstrapPlan['outcome'] {
+  /**
+   * Fits the snapshot to the buffered updates; on `ready` the book goes live. The snapshot and
+   * each update still pass the book's own checks: one that breaks it (a crossed REST snapshot,
+   * a bad checksum) announces `book_reset` and starts the bootstrap over.
+   */
+  private tryBootstrap(
+    boot: Bootstrap,
+  ): { readonly kind: 'wait' | 'ready' } | { readonly kind: 'refetch'; readonly detail: string } {
     const support = this.options.adapter.bookSnapshot;
     const snapshot = boot.snapshot;
-    if (support === undefined || snapshot === undefined) return 'wait';
+    if (support === undefined || snapshot === undefined) return { kind: 'wait' };
     const plan = support.plan(snapshot.message, boot.buffer);
     if (plan.outcome === 'stale' || plan.outcome === 'restart') {
       boot.snapshot = undefined;
@@ -383,20 +550,42 @@ export class CollectorFeed implements FrameSink {
         boot.buffer.length = 0;
         boot.events.clear();
       }
-      return plan.outcome;
+      return { kind: 'refetch', detail: `snapshot ${plan.outcome}: ${plan.detail}` };
     }
-    if (plan.outcome === 'wait') return 'wait';
+    if (plan.outcome === 'wait') return { kind: 'wait' };
+    const key = `${boot.channel}:${boot.symbol}`;
     const sync = this.bookFor(boot.channel, boot.symbol);
-    this.bootstraps.delete(`${boot.channel}:${boot.symbol}`);
-    sync.apply(plan.snapshot);
-    this.deliver(snapshot.event);
-    for (const update of plan.updates) {
-      const result = sync.apply(update);
-      const event = boot.events.get(update);
-      if (result.outcome === 'applied' && event !== undefined) this.deliver(event);
+    this.bootstraps.delete(key);
+    if (this.isOut(boot)) return { kind: 'ready' };
+    const source: BookSource = {
+      connectionId: boot.connectionId,
+      receivedAt: this.options.clock.now(),
+    };
+    let broke: BookApplyResult = sync.apply(plan.snapshot, snapshot.event, source);
+    if (broke.outcome !== 'invalidated') {
+      this.deliver(snapshot.event);
+      for (const update of plan.updates) {
+        const event = boot.events.get(update);
+        broke = sync.apply(update, event, source);
+        if (broke.outcome === 'invalidated') break;
+        if (broke.outcome === 'applied' && event !== undefined) this.deliver(event);
+      }
     }
+    if (broke.outcome !== 'invalidated') {
+      this.notifyBook(sync, boot.channel);
+      return { kind: 'ready' };
+    }
+    this.recordFault({
+      code: broke.fault.code,
+      detail: broke.fault.detail,
+      sample: undefined,
+      connectionId: boot.connectionId,
+    });
+    this.emitBookReset(snapshot.event, broke.fault.code);
     this.notifyBook(sync, boot.channel);
-    return 'ready';
+    this.startBootstrap(boot.channel, boot.symbol, source, undefined, boot.attempts);
+    (this.bootstraps.get(key) as Bootstrap).fetching = false;
+    return { kind: 'refetch', detail: broke.fault.detail };
   }
 
   private bookFor(channel: string, symbol: string): BookSync {

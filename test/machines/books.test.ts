@@ -327,3 +327,191 @@ describe('books without a pushed snapshot', () => {
     expect(t.mock.requests.filter((r) => r.op === 'unsubscribe')).toHaveLength(0);
   });
 });
+
+describe('books that must not stay wrong or dead (found by a fresh-user trial)', () => {
+  const level = (px: string, sz: string): [string, string, string, string] => [px, sz, '0', '1'];
+  const faultsOf = (t: Harness, id: string) => t.manager.getCollector(id)?.getStatus().faultsByCode;
+
+  it('follows a 64008 handover without a reset: the overlap copies are dropped, not gaps', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 100, -1, [['100', '1']], [['101', '1']]));
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'update', 110, 100, [['99', '1']], []));
+    await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 110);
+    t.mock.ackDelayMs = 300;
+    t.mock.sendNotice('64008');
+    await t.until(
+      () => t.mock.connections[1]?.subscriptions.has('books:BTC-USDT') === true,
+      'the replacement subscribed',
+    );
+    const replacement = t.mock.connections[1]?.id;
+    // The replacement's snapshot, then every update on both sockets, as the exchange does.
+    t.mock.sendRaw(
+      bookFrame(
+        'BTC-USDT',
+        'snapshot',
+        110,
+        -1,
+        [
+          ['100', '1'],
+          ['99', '1'],
+        ],
+        [['101', '1']],
+      ),
+      { to: replacement },
+    );
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 120,
+      prevSeqId: 110,
+      bids: [level('98', '1')],
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 130,
+      prevSeqId: 120,
+      bids: [level('97', '1')],
+    });
+    await t.until(() => t.mock.connections.length === 1, 'the old connection closed', 5000);
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 140,
+      prevSeqId: 130,
+      bids: [level('96', '1')],
+    });
+    await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 140, 'at 140');
+    expect(resets(t)).toEqual([]);
+    expect(t.manager.getBook('BTC-USDT')?.bids).toEqual([
+      [100, 1],
+      [99, 1],
+      [98, 1],
+      [97, 1],
+      [96, 1],
+    ]);
+    expect(t.manager.getCollector('books')?.getStatus().duplicatesDropped).toBeGreaterThan(0);
+    expect(bookRequests(t, 'unsubscribe')).toEqual([]);
+  });
+
+  it('breaks a live book at once when one of its updates is rejected, and resyncs it', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 10, -1, [['100', '1']], [['101', '1']]));
+    await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live');
+    // A negative size: the parser rejects the update, so the book no longer has it.
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'update', 20, 10, [['100', '-1']], []));
+    await t.until(() => resets(t).length === 1, 'a reset');
+    expect(resets(t)[0]?.reason).toBe('book-message-lost');
+    expect(t.manager.getBook('BTC-USDT')?.state).toBe('invalid');
+    expect(faultsOf(t, 'books')).toMatchObject({ 'frame-invalid-data': 1 });
+    await t.until(() => bookRequests(t, 'unsubscribe').length === 1, 'resubscribed');
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 30, -1, [['100', '2']], [['101', '1']]));
+    await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live again');
+  });
+
+  it('refuses a book push of a channel the collector did not subscribe', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 10, -1, [['100', '1']], [['101', '1']]));
+    await t.until(() => books(t).length === 1);
+    // The same symbol's bbo-tbt, as another collector on this socket might have asked for.
+    const bbo = JSON.stringify({
+      arg: { channel: 'bbo-tbt', instId: 'BTC-USDT' },
+      data: [
+        { asks: [level('51', '1')], bids: [level('50', '1')], ts: String(Date.UTC(2026, 0, 1)) },
+      ],
+    });
+    t.mock.sendRaw(bbo);
+    await t.until(() => faultsOf(t, 'books')?.['data-unsubscribed'] === 1, 'refused');
+    expect(books(t)).toHaveLength(1);
+    expect(t.manager.getBook('BTC-USDT')?.bids).toEqual([[100, 1]]);
+  });
+
+  it('bootstraps again over REST after a break on a channel that pushes no snapshot', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'nosnap', symbols: ['BTC-USDT'], dataTypes: ['orderbook'] });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.setRestBook('BTC-USDT', {
+      bids: [level('100', '1')],
+      asks: [level('101', '1')],
+      seqId: 100,
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 110,
+      prevSeqId: 100,
+      bids: [level('99', '1')],
+    });
+    await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.sequence === 110, 'live', 100, 100);
+    // A gap; REST has moved on; the channel still sends updates only.
+    t.mock.setRestBook('BTC-USDT', {
+      bids: [level('200', '1')],
+      asks: [level('201', '1')],
+      seqId: 300,
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 290,
+      prevSeqId: 280,
+      bids: [level('199', '1')],
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 310,
+      prevSeqId: 300,
+      asks: [level('202', '1')],
+    });
+    await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.sequence === 310, 'healed', 100, 100);
+    expect(t.manager.getBook('BTC-USDT')).toMatchObject({
+      state: 'live',
+      bids: [[200, 1]],
+      asks: [
+        [201, 1],
+        [202, 1],
+      ],
+    });
+    expect(resets(t).map((r) => r.reason)).toEqual(['book-sequence-gap']);
+  });
+
+  it('never emits a crossed REST snapshot: it is a break, announced, and fetched again', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'nosnap', symbols: ['BTC-USDT'], dataTypes: ['orderbook'] });
+    t.manager.startAll();
+    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    t.mock.setRestBook('BTC-USDT', {
+      bids: [level('102', '1')],
+      asks: [level('101', '1')],
+      seqId: 100,
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 110,
+      prevSeqId: 100,
+      bids: [level('99', '1')],
+    });
+    await t.until(() => resets(t).length === 1, 'the crossed snapshot announced');
+    expect(resets(t)[0]?.reason).toBe('book-crossed');
+    expect(books(t)).toEqual([]);
+    expect(faultsOf(t, id)).toMatchObject({ 'book-crossed': 1 });
+    // REST comes right; the next fetch heals the book without any help from the stream.
+    t.mock.setRestBook('BTC-USDT', {
+      bids: [level('100', '1')],
+      asks: [level('101', '1')],
+      seqId: 120,
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 130,
+      prevSeqId: 120,
+      bids: [level('99', '1')],
+    });
+    await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live', 100, 100);
+    expect(t.manager.getBook('BTC-USDT')).toMatchObject({
+      sequence: 130,
+      bids: [
+        [100, 1],
+        [99, 1],
+      ],
+    });
+    expect(books(t).every((b) => b.bids[0] !== undefined && b.bids[0][0] < 101)).toBe(true);
+  });
+});
