@@ -1,11 +1,6 @@
 import type { BookMessage } from '../book/message.ts';
 import { type BookApplyResult, type BookSource, BookSync } from '../book/sync.ts';
-import type {
-  ControlMessage,
-  ExchangeAdapter,
-  HttpReply,
-  ParseFault,
-} from '../exchanges/types.ts';
+import type { ControlMessage, ExchangeAdapter, HttpReply, ParseFault } from '../exchanges/types.ts';
 import type { Clock } from '../machines/clock.ts';
 import type { FrameSink } from '../machines/socket.ts';
 import type {
