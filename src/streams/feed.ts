@@ -805,7 +805,15 @@ export class CollectorFeed implements FrameSink {
       delayMs,
     });
     if (reply === undefined) return fetchNext(0);
-    if (reply === 'failed') return this.finishBackfill(symbol, 'rest-error');
+    if (reply === 'failed') {
+      this.recordFault({
+        code: 'rest-error',
+        detail: `${symbol}: a page of missed trades got no answer in time`,
+        sample: undefined,
+        connectionId: undefined,
+      });
+      return this.finishBackfill(symbol, 'rest-error');
+    }
     this.context.receivedAt = this.options.clock.now();
     const page = support.parsePage(reply, symbol, this.context);
     if (!page.ok) {
@@ -864,11 +872,24 @@ export class CollectorFeed implements FrameSink {
     }
     const fetched = [...byId.entries()].sort((a, b) => a[0] - b[0]).map(([, trade]) => trade);
     const missing = high - low - 1 - fetched.length;
-    if (missing > 0) {
-      const reason = failure === undefined ? 'reconnect' : `reconnect (backfill: ${failure})`;
-      this.emitGap(backfill.from, backfill.to, missing, reason);
+    if (missing <= 0) {
+      for (const trade of [...fetched, ...backfill.held]) this.deliver(trade);
+      return { kind: 'done' };
     }
-    for (const trade of [...fetched, ...backfill.held]) this.deliver(trade);
+    // The gap's bounds are the known trades around what is still missing (usually the oldest
+    // part, beyond the pages fetched), not the whole outage; it goes out in its place in id order.
+    const known = [backfill.from, ...fetched];
+    const idOf = (i: number) => (i < known.length ? Number(known[i]?.id) : high);
+    let first = 0;
+    while (idOf(first + 1) === idOf(first) + 1) first++;
+    let last = known.length - 1;
+    while (idOf(last + 1) === idOf(last) + 1) last--;
+    const reason = failure === undefined ? 'reconnect' : `reconnect (backfill: ${failure})`;
+    const before = known[first] as TradeEvent;
+    const after = last + 1 < known.length ? (known[last + 1] as TradeEvent) : backfill.to;
+    for (let i = 1; i <= first; i++) this.deliver(known[i] as TradeEvent);
+    this.emitGap(before, after, missing, reason);
+    for (const trade of [...fetched.slice(first), ...backfill.held]) this.deliver(trade);
     return { kind: 'done' };
   }
 

@@ -343,7 +343,7 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
       () => t.mock.connections[1]?.subscriptions.has('books:BTC-USDT') === true,
       'the replacement subscribed',
     );
-    const replacement = t.mock.connections[1]?.id;
+    const replacement = t.mock.connections[1]?.id ?? -1;
     // The replacement's snapshot, then every update on both sockets, as the exchange does.
     t.mock.sendRaw(
       bookFrame(

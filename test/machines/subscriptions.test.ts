@@ -236,7 +236,8 @@ describe('trade backfill over REST', () => {
     h.mock.pushTrades('BTC-USDT', [21, 22]);
     await h.until(() => h.events.length === 10 + 1 + 5 + 2, 'gap, backfill, live');
     const gap = h.events.find((e): e is GapEvent => e.type === 'gap');
-    expect(gap).toMatchObject({ fromId: '10', toId: '21', missing: 5 });
+    // The bounds are the known trades around the hole (11-15), not the whole outage (10-21).
+    expect(gap).toMatchObject({ fromId: '10', toId: '16', missing: 5 });
     expect(h.events.slice(11).map((e) => (e as TradeEvent).id)).toEqual([
       '16',
       '17',
