@@ -151,6 +151,14 @@ export function parseCandle(
     return reject('frame-invalid-data', 'a candle price or volume is not a numeric string');
   }
   if (confirm !== '0' && confirm !== '1') return invalid('confirm', confirm, '"0" or "1"');
+  // A bar whose open or close lies outside its own low–high range is not a bar.
+  if (low > Math.min(open, close) || high < Math.max(open, close)) {
+    const bar = `open ${element[1]} high ${element[2]} low ${element[3]} close ${element[4]}`;
+    return reject(
+      'frame-invalid-data',
+      `a candle's open and close must lie within low–high: ${bar}`,
+    );
+  }
   if (!isPlausibleTime(timestamp, context.receivedAt)) return implausible(element[0]);
   return {
     type: 'candle',

@@ -204,6 +204,9 @@ describe('parse: invalid data elements', () => {
     ['a short row', CANDLE.slice(0, 8)],
     ['a confirm flag of "2"', [...CANDLE.slice(0, 8), '2']],
     ['a numeric open', [CANDLE[0], 30218.8, ...CANDLE.slice(2)]],
+    ['a high below the low', [CANDLE[0], '30218.8', '30200', '30210.4', ...CANDLE.slice(4)]],
+    ['a close above the high', [...CANDLE.slice(0, 4), '30300', ...CANDLE.slice(5)]],
+    ['an open below the low', [CANDLE[0], '30000', ...CANDLE.slice(2)]],
   ])('drops a candle with %s as frame-invalid-data', (_title, row) => {
     expect(parse(candlePush(row)).fault?.code).toBe('frame-invalid-data');
   });
