@@ -45,10 +45,13 @@ export function forCollector<E extends { readonly collectorId: string }>(
 
 /**
  * Builds candles from trades, for intervals the exchange does not offer (e.g. 7 s or 2 m). Buckets
- * are aligned to the epoch on the exchange's trade time, per exchange and symbol. A candle is
- * emitted `closed: true` when the first trade of a later bucket arrives; with `emitOpen`, every
- * trade also emits the bucket's candle so far (`closed: false`). Backfilled trades older than
- * the current bucket are not folded in (a closed candle is never rewritten).
+ * are aligned to the epoch on the exchange's trade time, per collector, exchange and symbol (two
+ * collectors of one symbol make two series, never one of double volume). A candle is emitted
+ * `closed: true` when the first trade of a later bucket arrives, so on a quiet market the last
+ * one stays open until the next trade; with `emitOpen`, every trade also emits the bucket's
+ * candle so far (`closed: false`). A trade older than the current bucket (a late backfill) is
+ * not folded in: a closed candle is never rewritten. Trades only: a `gap` on `data$` says where
+ * candles may be short of trades.
  */
 export function candlesFromTrades(
   intervalMs: number,
@@ -63,7 +66,7 @@ export function candlesFromTrades(
       const open = new Map<string, MutableCandle>();
       return source.subscribe({
         next(trade) {
-          const key = `${trade.exchange}:${trade.symbol}`;
+          const key = `${trade.collectorId}:${trade.exchange}:${trade.symbol}`;
           const start = Math.floor(trade.timestamp / intervalMs) * intervalMs;
           let candle = open.get(key);
           if (candle !== undefined && start < candle.timestamp) return;

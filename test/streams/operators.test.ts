@@ -106,4 +106,13 @@ describe('candlesFromTrades', () => {
     ]);
     expect(() => candlesFromTrades(0)).toThrow(RangeError);
   });
+
+  it('keeps the trades of two collectors of one symbol in two series', async () => {
+    const other = { ...trade(1_000, 2, 3), collectorId: 'c2' };
+    const candles = await run(from([trade(1_000, 1, 1), other]).pipe(candlesFromTrades(1_000)));
+    expect(candles.map((c) => [c.collectorId, c.volume])).toEqual([
+      ['c1', 1],
+      ['c2', 3],
+    ]);
+  });
 });
