@@ -107,7 +107,18 @@ export class BookSync {
     source: BookSource = NO_SOURCE,
   ): BookApplyResult {
     this.receivedAt = source.receivedAt;
-    if (message.action === 'snapshot') return this.applySnapshot(message, values, source);
+    if (message.action === 'snapshot') {
+      // On `books5` and `bbo-tbt` every push is a snapshot (no prevSeqId): while two sockets
+      // overlap, the later copy of one is behind and must not take the book back in time.
+      if (
+        message.prevSeqId === undefined &&
+        this.current === 'live' &&
+        this.isCopy(message, source)
+      ) {
+        return DUPLICATE;
+      }
+      return this.applySnapshot(message, values, source);
+    }
     if (this.current !== 'live') {
       return {
         outcome: 'dropped',

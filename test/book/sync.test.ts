@@ -165,6 +165,49 @@ describe('BookSync: the sequence chain', () => {
   });
 });
 
+describe('BookSync: two connections of one stream (a 64008 handover)', () => {
+  const a = { connectionId: 'a', receivedAt: 1 };
+  const b = { connectionId: 'b', receivedAt: 2 };
+
+  it('drops the later copy of an update from the other connection, and chains on', () => {
+    const sync = new BookSync(SYMBOL);
+    sync.apply(SNAPSHOT, undefined, a);
+    expect(sync.apply(UPDATE, undefined, a)).toEqual({ outcome: 'applied' });
+    expect(sync.apply(UPDATE, undefined, b)).toEqual({ outcome: 'duplicate' });
+    const next = message({ seqId: 108, prevSeqId: 104, asks: [level('63921.8', '0')] });
+    expect(sync.apply(next, undefined, b)).toEqual({ outcome: 'applied' });
+    expect(sync.apply(next, undefined, a)).toEqual({ outcome: 'duplicate' });
+    expect(sync.state).toBe('live');
+    expect(sync.updatedAt).toBe(2);
+  });
+
+  it('still breaks on a gap from the same connection, or one that skips ahead from another', () => {
+    const same = live();
+    expect(same.apply(message({ seqId: 90, prevSeqId: 80 }))).toMatchObject({
+      outcome: 'invalidated',
+    });
+    const ahead = new BookSync(SYMBOL);
+    ahead.apply(SNAPSHOT, undefined, a);
+    expect(ahead.apply(message({ seqId: 200, prevSeqId: 150 }), undefined, b)).toMatchObject({
+      outcome: 'invalidated',
+      fault: { code: 'book-sequence-gap' },
+    });
+    expect(ahead.lastBreak).toMatchObject({ code: 'book-sequence-gap', at: 2 });
+  });
+
+  it('keeps a books5 book from going back in time on an older copy from the other socket', () => {
+    const five = (seqId: number, px: string) =>
+      message({ action: 'snapshot', channel: 'books5', seqId, bids: [level(px, '1')] });
+    const sync = new BookSync(SYMBOL);
+    sync.apply(five(200, '101'), undefined, a);
+    expect(sync.apply(five(150, '100'), undefined, b)).toEqual({ outcome: 'duplicate' });
+    expect(sync.book.bestBid()).toEqual([101, 1]);
+    // From the same socket a lower seqId is a reset after maintenance, and taken.
+    expect(sync.apply(five(10, '99'), undefined, a)).toEqual({ outcome: 'applied' });
+    expect(sync.book.bestBid()).toEqual([99, 1]);
+  });
+});
+
 describe('BookSync: checksum and crossed book', () => {
   /** The snapshot's checksum as OKX computed it before 2026-06-23. */
   function withChecksum(book: BookMessage): BookMessage {
