@@ -1,8 +1,10 @@
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CollectorManager } from '../api.ts';
+import type { CollectorManager, ManagerStatus } from '../api.ts';
 import { ENV } from '../config/load.ts';
 import {
+  type CollectorConfig,
+  type CollectorConfigInput,
   type ConfigIssue,
   configError,
   LOG_LEVELS,
@@ -10,6 +12,12 @@ import {
   parseServiceConfig,
   serviceConfigSchema,
 } from '../config/schema.ts';
+import {
+  candleIntervalOf,
+  DEFAULT_BOOK_CHANNEL,
+  DEFAULT_CANDLE_INTERVAL,
+  OKX_BOOK_CHANNELS,
+} from '../exchanges/okx/channels.ts';
 import { attachDashboard, dashboardUrl } from './dashboard.ts';
 import { DEMO_DEFAULTS, type DemoExchange, startDemoExchange } from './demo-exchange.ts';
 import { type CliIo, resolveManagerFactory } from './io.ts';
@@ -29,7 +37,8 @@ import { createTimeline } from './timeline.ts';
 
 /**
  * `market-collector demo`: the built-in OKX-protocol exchange on 127.0.0.1 replays recorded
- * traffic to one collector, whose events are printed as `run` prints them.
+ * traffic (trades, tickers, order books, candles) to collectors, whose events are printed as
+ * `run` prints them.
  */
 
 export interface DemoFlags {
@@ -55,7 +64,7 @@ export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> 
   const createManager = await resolveManagerFactory(io);
   const exchange = await startDemoExchange({ speed, passes: loops });
   try {
-    const config = parseServiceConfig({ logLevel, collectors: [demoCollector(exchange)] });
+    const config = parseServiceConfig({ logLevel, collectors: demoCollectors(exchange) });
     const recordings = exchange.program.files;
     logger.info(
       { endpoint: exchange.endpoint, speed, loops, recordings },
@@ -71,7 +80,8 @@ export async function demoCommand(flags: DemoFlags, io: CliIo): Promise<number> 
       ...(timeline === undefined ? {} : { inspect: timeline.observer }),
     });
     const url = admin === undefined ? undefined : dashboardUrl(admin);
-    printOnStart(terminal, manager, demoBanner(exchange, { speed, loops, url }));
+    const banner = demoBanner(exchange, config.collectors, { speed, loops, url });
+    printOnStart(terminal, manager, banner);
     terminal.start(demoSummary(exchange, manager, loops));
     const dropConnections = () => {
       logger.warn({ connections: exchange.dropConnections() }, 'demo connections dropped');
@@ -128,15 +138,20 @@ interface BannerOptions {
   readonly url: string | undefined;
 }
 
-/** What the demo replays and where to watch it, printed once above the summary line. */
-export function demoBanner(exchange: DemoExchange, options: BannerOptions): string {
+/** What the demo replays, to which collectors, and where to watch it; printed once. */
+export function demoBanner(
+  exchange: Pick<DemoExchange, 'program'>,
+  collectors: readonly CollectorConfig[],
+  options: BannerOptions,
+): string {
   const { files, frames, durationMs } = exchange.program;
   const { speed, loops, url } = options;
   const passes = loops > 0 ? `${loops} pass${loops === 1 ? '' : 'es'}` : 'passes until Ctrl-C';
   const lines = [
     `market-collector demo: replaying ${files.length} OKX recordings (${recordingGroups(files)})`,
-    `  ${exchange.instruments.join(', ')}: ${frames.length.toLocaleString('en-US')} frames a ` +
-      `pass of ${formatDuration(durationMs / speed)} (speed ${speed}), ${passes}`,
+    `  ${frames.length.toLocaleString('en-US')} frames a pass of ` +
+      `${formatDuration(durationMs / speed)} (speed ${speed}), ${passes}`,
+    ...collectors.map((c) => `  ${c.id}: ${collectedData(c)} of ${(c.symbols ?? []).join(', ')}`),
   ];
   if (url !== undefined) {
     lines.push(`  dashboard: ${url}  (its "Drop connections" button shows a reconnect)`);
@@ -157,9 +172,20 @@ function recordingGroups(files: readonly string[]): string {
     .join(', ');
 }
 
+/** `trades, tickers`, `order books (books5)`, `candles (1m)`. */
+function collectedData(c: CollectorConfig): string {
+  return c.dataTypes
+    .map((dataType) => {
+      if (dataType === 'orderbook') return `order books (${c.bookChannel ?? DEFAULT_BOOK_CHANNEL})`;
+      if (dataType === 'candle') return `candles (${c.candleInterval ?? DEFAULT_CANDLE_INTERVAL})`;
+      return `${dataType}s`;
+    })
+    .join(', ');
+}
+
 function demoSummary(
   exchange: DemoExchange,
-  manager: Pick<CollectorManager, 'getStatus'>,
+  manager: Pick<CollectorManager, 'getStatus' | 'getBook'>,
   loops: number,
 ): () => string {
   const rate = messageRate();
@@ -172,20 +198,68 @@ function demoSummary(
       framesSent: exchange.framesSent(),
       framesPerPass,
     });
-    return `demo ${progress} · ${formatRunSummary(status, rate(status))}`;
+    const books = booksLive(status, manager);
+    return `demo ${progress} · ${books}${formatRunSummary(status, rate(status))}`;
   };
 }
 
-function demoCollector(exchange: DemoExchange) {
-  return {
-    id: 'demo',
-    exchange: 'okx',
-    symbols: [...exchange.instruments],
-    dataTypes: ['trade', 'ticker'],
-    endpoint: exchange.endpoint,
-    // The demo exchange replays recordings; it keeps no trade history to fetch missed trades from.
-    backfill: false,
-  };
+/** `3/5 books live · `, or nothing when no collector keeps a book. */
+export function booksLive(
+  status: ManagerStatus,
+  manager: Pick<CollectorManager, 'getBook'>,
+): string {
+  const books = status.collectors.flatMap((c) =>
+    c.subscriptions
+      .filter((s) => s.dataType === 'orderbook')
+      .map((s) => manager.getBook(s.symbol, { collectorId: c.id, channel: s.channel, depth: 1 })),
+  );
+  if (books.length === 0) return '';
+  const live = books.filter((book) => book?.state === 'live').length;
+  return `${live}/${books.length} books live · `;
+}
+
+/**
+ * One collector per kind of recording, named after it (`demo-books`, `demo-candle1m`): a
+ * collector takes every data type for every symbol it names, and one book channel and one candle
+ * interval, while the recordings cover each instrument with a different set of channels. Each
+ * collector is a connection, and the product opens at most 3 a second to OKX (its per-IP limit):
+ * a fourth kind of recording (`books5` beside `books`, say) would connect a second late and miss
+ * the first frames of a fast first pass, so none is shipped.
+ */
+export function demoCollectors(
+  exchange: Pick<DemoExchange, 'channels' | 'endpoint'>,
+): CollectorConfigInput[] {
+  const { channels, endpoint } = exchange;
+  // The demo exchange replays recordings; it keeps no trade history to fetch missed trades from.
+  const base = { exchange: 'okx', endpoint, backfill: false };
+  const tickers = new Set(channels.get('tickers'));
+  const traded = (channels.get('trades') ?? []).filter((symbol) => tickers.has(symbol));
+  const collectors: CollectorConfigInput[] = [];
+  if (traded.length > 0) {
+    collectors.push({ ...base, id: 'demo', symbols: traded, dataTypes: ['trade', 'ticker'] });
+  }
+  for (const [channel, symbols] of channels) {
+    const id = `demo-${channel}`;
+    const candleInterval = candleIntervalOf(channel);
+    if ((OKX_BOOK_CHANNELS as readonly string[]).includes(channel)) {
+      collectors.push({
+        ...base,
+        id,
+        symbols: [...symbols],
+        dataTypes: ['orderbook'],
+        bookChannel: channel,
+      });
+    } else if (candleInterval !== undefined) {
+      collectors.push({
+        ...base,
+        id,
+        symbols: [...symbols],
+        dataTypes: ['candle'],
+        candleInterval,
+      });
+    }
+  }
+  return collectors;
 }
 
 function afterPasses(exchange: DemoExchange, loops: number): Promise<StopReason> {

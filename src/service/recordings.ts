@@ -16,6 +16,8 @@ export interface RecordedFrame {
   readonly text: string;
   readonly channel: string;
   readonly instId: string;
+  /** A book push's `action` (`snapshot`, `update`); undefined for frames that name none. */
+  readonly action: string | undefined;
   /** When the frame is due, ms after the start of a pass. */
   readonly atMs: number;
 }
@@ -33,6 +35,7 @@ interface DataLine {
   readonly text: string;
   readonly channel: string;
   readonly instId: string;
+  readonly action: string | undefined;
   /** Receive time from the `.ts.txt`, else the exchange time of the data; ms. */
   readonly timeMs: number | undefined;
 }
@@ -102,7 +105,8 @@ async function readDataLines(file: URL): Promise<DataLine[]> {
     const { channel, instId } = arg;
     if (typeof channel !== 'string' || typeof instId !== 'string') return [];
     const timeMs = times === undefined ? exchangeTimeMs(frame.data) : times[i];
-    return [{ text, channel, instId, timeMs }];
+    const action = typeof frame.action === 'string' ? frame.action : undefined;
+    return [{ text, channel, instId, action, timeMs }];
   });
 }
 
@@ -120,17 +124,21 @@ async function readReceiveTimes(file: URL): Promise<number[] | undefined> {
 function placeSegment(lines: readonly DataLine[], startMs: number): RecordedFrame[] {
   const origin = lines.find((line) => line.timeMs !== undefined)?.timeMs ?? 0;
   let previous = 0;
-  return lines.map(({ text, channel, instId, timeMs }) => {
+  return lines.map(({ text, channel, instId, action, timeMs }) => {
     const offset = timeMs === undefined || !Number.isFinite(timeMs) ? previous : timeMs - origin;
     previous = Math.max(previous, offset);
-    return { text, channel, instId, atMs: startMs + previous };
+    return { text, channel, instId, action, atMs: startMs + previous };
   });
 }
 
-/** OKX pushes carry `ts` as a millisecond string in each data item. */
+/**
+ * OKX pushes carry `ts` as a millisecond string in each data item; a candle is a row whose first
+ * field is that time (docs "Candlesticks channel"). Without it a candle recording would count as
+ * recorded in 1970 and play first.
+ */
 function exchangeTimeMs(data: readonly unknown[]): number | undefined {
-  const first = data[0];
-  const ts = isRecord(first) ? Number(first.ts) : Number.NaN;
+  const first: unknown = data[0];
+  const ts = Number(Array.isArray(first) ? first[0] : isRecord(first) ? first.ts : undefined);
   return Number.isFinite(ts) ? ts : undefined;
 }
 

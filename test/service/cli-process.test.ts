@@ -36,7 +36,7 @@ describe('market-collector as a process', () => {
     expect(run.stderr()).toContain('collectors.0.dataTypes.0: got "foo"');
   });
 
-  it('demo prints every recorded trade and ticker once, then exits 0', async () => {
+  it('demo prints every recorded trade, ticker, book change and candle once, then exits 0', async () => {
     const program = await loadReplayProgram();
     const items = program.frames.reduce(
       (sum, f) => sum + (JSON.parse(f.text).data.length as number),
@@ -50,7 +50,9 @@ describe('market-collector as a process', () => {
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as { type: string; symbol: string });
     expect(events).toHaveLength(items);
-    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['trade', 'ticker']));
+    expect(new Set(events.map((e) => e.type))).toEqual(
+      new Set(['trade', 'ticker', 'book_change', 'candle']),
+    );
     expect(new Set(events.map((e) => e.symbol)).size).toBe(4);
   });
 

@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import { type DemoExchange, startDemoExchange } from '../../src/service/demo-exchange.ts';
 import { RECORDINGS_URL, restampFrame } from '../../src/service/recordings.ts';
 
-const CRYPTOFEED = 'cryptofeed_okx_v5_public_2022-05-13_trades-tickers';
+const CRYPTOFEED = 'cryptofeed_okx_v5_public_2022-05-13_trades-tickers-books';
 
 /** Data lines of a shipped recording for one channel and instrument, exactly as stored. */
 function recordedLines(file: string, channel: string, instId: string): string[] {
@@ -118,6 +118,20 @@ describe('demo exchange: OKX v5 protocol', () => {
     expect(codes).toEqual(['60012', '60019']);
   });
 
+  it('serves candles on /business only and market data on /public only, as OKX does', async () => {
+    const { endpoint } = await start();
+    const candle = { channel: 'candle1m', instId: 'BTC-USDT' };
+    const trades = { channel: 'trades', instId: 'BTC-USDT' };
+    const answers = async (group: string) => {
+      const client = await connect(`${endpoint}/${group}`);
+      const replies = client.next(2);
+      client.ws.send(JSON.stringify({ op: 'subscribe', args: [candle, trades] }));
+      return (await replies).map((text) => (JSON.parse(text) as { event: string }).event);
+    };
+    expect(await answers('business')).toEqual(['subscribe', 'error']);
+    expect(await answers('public')).toEqual(['error', 'subscribe']);
+  });
+
   it('refuses an upgrade outside /ws/v5/', async () => {
     const { port } = await start();
     const ws = new WebSocket(`ws://127.0.0.1:${port}/other`);
@@ -163,15 +177,72 @@ describe('demo exchange: replay', () => {
     });
   });
 
-  it('plays the oldest recording first', async () => {
+  it('plays the oldest recording first, candles among them by the time of their rows', async () => {
     const demo = await start();
     expect(demo.program.files[0]).toBe(`${CRYPTOFEED}.jsonl`);
+    const lines = readFileSync(new URL(`${CRYPTOFEED}.jsonl`, RECORDINGS_URL), 'utf8').split('\n');
+    const end2022 = demo.program.frames.findLast((f) => lines.includes(f.text))?.atMs ?? 0;
+    const candles = demo.program.frames.filter((f) => f.channel === 'candle1m');
+    expect(candles.length).toBeGreaterThan(0);
+    for (const frame of candles) expect(frame.atMs).toBeGreaterThan(end2022);
     expect(demo.instruments).toEqual([
       'BTC-USD-220527',
       'BTC-USDT',
       'BTC-USDT-SWAP',
       'UNI-USD-SWAP',
     ]);
+  });
+
+  it('lists the instruments recorded on each channel', async () => {
+    const demo = await start();
+    expect(Object.fromEntries(demo.channels)).toEqual({
+      books: ['BTC-USD-220527', 'BTC-USDT', 'UNI-USD-SWAP'],
+      candle1m: ['BTC-USDT', 'BTC-USDT-SWAP'],
+      tickers: ['BTC-USD-220527', 'BTC-USDT', 'BTC-USDT-SWAP', 'UNI-USD-SWAP'],
+      trades: ['BTC-USD-220527', 'BTC-USDT', 'BTC-USDT-SWAP', 'UNI-USD-SWAP'],
+    });
+  });
+
+  it('starts every recorded books stream of a pass with its snapshot', async () => {
+    const demo = await start();
+    const books = demo.program.frames.filter((f) => f.channel === 'books');
+    for (const instId of demo.channels.get('books') ?? []) {
+      const actions = books.filter((f) => f.instId === instId).map((f) => f.action);
+      expect(actions[0]).toBe('snapshot');
+      expect(actions.slice(1).every((action) => action === 'update')).toBe(true);
+    }
+  });
+
+  it('gives a book subscriber the snapshot and every update since, then the live ones', async () => {
+    const demo = await start({ speed: 20, passes: 1 });
+    const arg = { channel: 'books', instId: 'BTC-USD-220527' };
+    const early = await connect(`${demo.endpoint}/public`);
+    const late = await connect(`${demo.endpoint}/public`);
+    const passed = new Promise<void>((resolve) => demo.onPass(() => resolve()));
+    const ackAndTen = early.next(11);
+    early.ws.send(JSON.stringify({ op: 'subscribe', args: [arg] }));
+    await ackAndTen;
+    late.ws.send(JSON.stringify({ op: 'subscribe', args: [arg] }));
+    await passed;
+    const recorded = recordedLines(`${CRYPTOFEED}.jsonl`, 'books', 'BTC-USD-220527');
+    expect(recorded).toHaveLength(99);
+    expect(early.frames.slice(1)).toEqual(recorded);
+    // Subscribed mid-stream: still every frame of the book, byte for byte, the snapshot first.
+    expect(late.frames.slice(1)).toEqual(recorded);
+  });
+
+  it('sends the snapshot first to a book subscriber that came before it', async () => {
+    const demo = await start();
+    const client = await connect(`${demo.endpoint}/public`);
+    const ack = client.next();
+    client.ws.send(
+      JSON.stringify({ op: 'subscribe', args: [{ channel: 'books', instId: 'BTC-USDT' }] }),
+    );
+    await ack;
+    const snapshot = client.next();
+    expect(client.frames).toHaveLength(1);
+    const first = JSON.parse((await snapshot)[0] ?? '{}') as { action?: string };
+    expect(first.action).toBe('snapshot');
   });
 
   it('sends nothing after unsubscribe', async () => {
@@ -201,6 +272,15 @@ describe('demo exchange: replay', () => {
       ts: '1800000000000',
       tradeId: String(Number(original.data[0]?.tradeId) + 2 * 10_000_000_000),
     });
+  });
+
+  it('re-stamps only the times of a book frame, so its checksums still hold', () => {
+    const lines = recordedLines(`${CRYPTOFEED}.jsonl`, 'books', 'BTC-USDT');
+    for (const text of lines.slice(0, 5)) {
+      expect(restampFrame(text, 3, 1_800_000_000_000)).toBe(
+        text.replaceAll(/"ts":"\d+"/g, '"ts":"1800000000000"'),
+      );
+    }
   });
 
   it('closes idempotently, ending its connections', async () => {

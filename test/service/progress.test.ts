@@ -251,7 +251,9 @@ describe('run and demo on a terminal', () => {
     expect(Number(url?.[1])).not.toBe(9464);
     expect(await dashboard).toBe(200);
     expect(text).toContain(`${CLEAR}demo pass 1 of 1 · `);
-    expect(text).toMatch(/frames sent · \d\/1 collectors live/);
+    expect(text).toMatch(/frames sent · \d\/3 books live · \d\/3 collectors live/);
+    expect(text).toContain('  demo-books: order books (books) of BTC-USD-220527, BTC-USDT, ');
+    expect(text).toContain('  demo-candle1m: candles (1m) of BTC-USDT, BTC-USDT-SWAP\n');
     expect(text.endsWith(CLEAR)).toBe(true);
     // Info lines are not shown on a terminal; data still goes to stdout.
     expect(text).not.toContain('collectors started');
