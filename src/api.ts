@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
 import type { InspectionEvent, Observer } from 'xstate';
+import type { BookBreak } from './book/sync.ts';
 import type { CollectorConfigInput, SupervisionConfigInput } from './config/schema.ts';
 import type { Clock } from './machines/clock.ts';
 import type { BookLevel, DataType, MarketEvent } from './streams/events.ts';
@@ -69,6 +70,8 @@ export interface CollectorStatus {
   readonly since: number;
   readonly connections: readonly ConnectionStatus[];
   readonly subscriptions: readonly SubscriptionStatus[];
+  /** Every order book the collector maintains, one per channel and symbol. */
+  readonly books: readonly BookStatus[];
   readonly reconnects: number;
   readonly restarts: number;
   readonly lastRestartReason: string | undefined;
@@ -112,28 +115,40 @@ export interface CollectorSummary {
   readonly state: string;
 }
 
-/** A maintained order book, as a consumer sees it. Only a `live` book is the exchange's book. */
-export interface BookView {
-  readonly exchange: string;
-  readonly collectorId: string;
-  readonly symbol: string;
+export type { BookBreak };
+
+/** A maintained order book's integrity, as status shows it: no levels. */
+export interface BookStatus {
   readonly channel: string;
+  readonly symbol: string;
   /** `quarantined`: it broke again and again and is no longer resynced. */
   readonly state: 'syncing' | 'live' | 'invalid' | 'quarantined';
+  /** The exchange's sequence id of the last message applied (OKX `seqId`). */
   readonly sequence: number | undefined;
+  /** Times a fresh snapshot was asked for after a break, since the collector started. */
+  readonly resyncs: number;
+  /** Why the book last broke (`book-sequence-gap`, ...); kept after it recovered. */
+  readonly lastFault: BookBreak | undefined;
+  /** Receipt time of the last message applied, idle keep-alives included, epoch ms. */
+  readonly updatedAt: number | undefined;
+}
+
+/** A maintained order book, as a consumer sees it. Only a `live` book is the exchange's book. */
+export interface BookView extends BookStatus {
+  readonly exchange: string;
+  readonly collectorId: string;
   readonly bestBid: BookLevel | undefined;
   readonly bestAsk: BookLevel | undefined;
   /** The best `depth` levels of each side, best first. */
   readonly bids: readonly BookLevel[];
   readonly asks: readonly BookLevel[];
-  readonly resyncs: number;
 }
 
 export interface BookQuery {
   readonly collectorId?: string;
   /** e.g. `books`, `books5`, `bbo-tbt`; any when absent. */
   readonly channel?: string;
-  /** Levels per side in `bids`/`asks`; 25 by default. */
+  /** Levels per side in `bids`/`asks`, a positive integer; 25 by default. */
   readonly depth?: number;
 }
 

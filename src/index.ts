@@ -15,6 +15,7 @@ export {
   type ServiceConfigInput,
   type TimersConfig,
 } from './config/schema.ts';
+export { ChannelOptionError } from './exchanges/errors.ts';
 export {
   getExchange,
   registerExchange,

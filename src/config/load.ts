@@ -1,9 +1,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { getExchange, hasExchange, supportedExchanges } from '../exchanges/registry.ts';
+import { checkAgainstExchange } from './exchange.ts';
 import { checkPrivateFile, readConfigFile } from './files.ts';
 import { findSecretFields } from './redact.ts';
 import {
-  type CollectorConfig,
   type ConfigIssue,
   type CredentialsConfig,
   configError,
@@ -12,7 +11,6 @@ import {
   DEFAULT_TIMERS,
   parseServiceConfig,
   type ServiceConfig,
-  symbolsOf,
 } from './schema.ts';
 
 export { readConfigFile } from './files.ts';
@@ -21,21 +19,24 @@ export { readConfigFile } from './files.ts';
  * Loads the service configuration from a file, the environment and command-line flags.
  *
  * Precedence, per field: file < environment < flags. Flags and environment describe one
- * collector (`exchange`, `symbols`, `dataTypes`, `endpoint`), the timers of every collector, the
- * supervisor, and the service's `logLevel` and `shutdownTimeoutMs`:
+ * collector (`exchange`, `symbols`, `dataTypes`, `endpoint`, `bookChannel`, `candleInterval`,
+ * `bookSnapshot`), the timers of every collector, the supervisor, and the service's `logLevel`
+ * and `shutdownTimeoutMs`:
  *
  * - without a file, that one collector is the whole list; its exchange defaults to
  *   `DEFAULT_EXCHANGE`, and it needs symbols;
  * - with a file, naming `symbols` replaces the file's collector list with that one collector,
  *   built on the file's first collector (so its endpoint, timers and data types carry over);
- * - with a file, naming only `exchange`, `dataTypes` or `endpoint` overrides that field in every
- *   collector of the file (e.g. `--endpoint` to point a production file at a local mock);
+ * - with a file, naming only other collector fields (`exchange`, `dataTypes`, `endpoint`, ...)
+ *   overrides them in every collector of the file (e.g. `--endpoint` to point a production file
+ *   at a local mock);
  * - a timer set by environment or flag (`MARKET_COLLECTOR_TIMERS_PING_INTERVAL_MS`,
  *   `--timer pingIntervalMs=15000`) applies to every collector, over the file's value.
  *
  * A config file holding a literal secret must be readable by its owner only; see `files.ts`.
  * Every default lives in `schema.ts`; this module only merges sources and validates the result,
- * including what only the exchange registry knows (exchange ids, symbol forms, data types).
+ * including what only the exchange's adapter knows (exchange ids, symbol forms, data types,
+ * channel options; see `exchange.ts`).
  */
 
 export const ENV = {
@@ -44,6 +45,9 @@ export const ENV = {
   symbols: 'MARKET_COLLECTOR_SYMBOLS',
   dataTypes: 'MARKET_COLLECTOR_DATA_TYPES',
   endpoint: 'MARKET_COLLECTOR_ENDPOINT',
+  bookChannel: 'MARKET_COLLECTOR_BOOK_CHANNEL',
+  candleInterval: 'MARKET_COLLECTOR_CANDLE_INTERVAL',
+  bookSnapshot: 'MARKET_COLLECTOR_BOOK_SNAPSHOT',
   logLevel: 'MARKET_COLLECTOR_LOG_LEVEL',
   shutdownTimeoutMs: 'MARKET_COLLECTOR_SHUTDOWN_TIMEOUT_MS',
   restartStrategy: 'MARKET_COLLECTOR_RESTART_STRATEGY',
@@ -75,6 +79,12 @@ export interface ConfigFlags {
   readonly symbols?: string | undefined;
   readonly dataTypes?: string | undefined;
   readonly endpoint?: string | undefined;
+  /** The depth channel of `orderbook` (OKX: `books`, `books5`, `bbo-tbt`). */
+  readonly bookChannel?: string | undefined;
+  /** The bar of `candle` (OKX: `1m`, `1H`, `1D`, ...). */
+  readonly candleInterval?: string | undefined;
+  /** `auto` or `rest`: where order book snapshots come from. */
+  readonly bookSnapshot?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly shutdownTimeoutMs?: string | undefined;
   readonly restartStrategy?: string | undefined;
@@ -174,7 +184,15 @@ const NAMED_FLAGS: readonly {
   },
 ];
 
-const COLLECTOR_KEYS = ['exchange', 'symbols', 'dataTypes', 'endpoint'] as const;
+const COLLECTOR_KEYS = [
+  'exchange',
+  'symbols',
+  'dataTypes',
+  'endpoint',
+  'bookChannel',
+  'candleInterval',
+  'bookSnapshot',
+] as const;
 const LIST_KEYS: ReadonlySet<string> = new Set(['symbols', 'dataTypes']);
 
 /** Merges file, environment and flags, validates, applies defaults; throws `ConfigError`. */
@@ -186,8 +204,10 @@ export async function loadServiceConfig(options: LoadConfigOptions): Promise<Ser
   const fromFlags = flagOverrides(options.flags, issues);
   if (issues.length > 0) throw configError(issues);
   const parsed = parseServiceConfig(merge(fromFile, combine(fromEnv, fromFlags)));
-  const registryIssues = parsed.collectors.flatMap(checkAgainstRegistry);
-  if (registryIssues.length > 0) throw configError(registryIssues);
+  const exchangeIssues = parsed.collectors.flatMap((collector, i) =>
+    checkAgainstExchange(collector, `collectors.${i}`),
+  );
+  if (exchangeIssues.length > 0) throw configError(exchangeIssues);
   return file === undefined ? parsed : withPathsFrom(file, parsed);
 }
 
@@ -408,27 +428,6 @@ function settingsOf(
 
 function screamingSnake(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
-}
-
-/** What the schema cannot know: the exchange exists, and accepts these symbols and data types. */
-function checkAgainstRegistry(config: CollectorConfig, index: number): ConfigIssue[] {
-  const prefix = `collectors.${index}`;
-  if (!hasExchange(config.exchange)) {
-    const expected = `one of the supported exchanges: ${supportedExchanges().join(', ')}`;
-    return [{ field: `${prefix}.exchange`, received: config.exchange, expected }];
-  }
-  const adapter = getExchange(config.exchange);
-  const symbolIssues = symbolsOf(config).flatMap((symbol, i): ConfigIssue[] => {
-    const problem = adapter.validateSymbol(symbol);
-    const field = config.symbols === undefined ? `${prefix}.symbol` : `${prefix}.symbols.${i}`;
-    return problem === undefined ? [] : [{ field, received: symbol, expected: problem }];
-  });
-  const typeIssues = config.dataTypes.flatMap((dataType, i): ConfigIssue[] => {
-    if (adapter.dataTypes.includes(dataType)) return [];
-    const expected = `a data type ${adapter.id} supports: ${adapter.dataTypes.join(', ')}`;
-    return [{ field: `${prefix}.dataTypes.${i}`, received: dataType, expected }];
-  });
-  return [...symbolIssues, ...typeIssues];
 }
 
 function splitList(value: string): string[] {

@@ -61,6 +61,9 @@ export const DEFAULT_SUPERVISION = {
 
 export const RESTART_STRATEGIES = ['one-for-one', 'one-for-all', 'rest-for-one'] as const;
 
+/** Where order book snapshots come from; see `bookSnapshot` below. */
+export const BOOK_SNAPSHOT_MODES = ['auto', 'rest'] as const;
+
 /** Node's timers take at most 2^31 - 1 ms and silently fire after 1 ms beyond it. */
 const MAX_TIMER_MS = 2_147_483_647;
 const ms = z.number().int().nonnegative().max(MAX_TIMER_MS);
@@ -244,7 +247,7 @@ export const collectorConfigSchema = z
      * channel sends updates without one (OKX announced it will); `rest` always bootstraps from
      * REST and ignores pushed snapshots.
      */
-    bookSnapshot: z.enum(['auto', 'rest']).default('auto'),
+    bookSnapshot: z.enum(BOOK_SNAPSHOT_MODES).default('auto'),
     /** Overrides of the manager's restart policy for this collector. */
     restart: restartOverrideSchema.optional(),
     enabled: z.boolean().default(true),

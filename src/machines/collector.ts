@@ -1,12 +1,8 @@
 import { assign, enqueueActions, sendParent, setup } from 'xstate';
+import { channelOptions } from '../config/exchange.ts';
 import type { CollectorConfig } from '../config/schema.ts';
 import { symbolsOf } from '../config/schema.ts';
-import type {
-  ChannelOptions,
-  ControlMessage,
-  ExchangeAdapter,
-  HttpReply,
-} from '../exchanges/types.ts';
+import type { ControlMessage, ExchangeAdapter, HttpReply } from '../exchanges/types.ts';
 import type { FaultCode } from '../streams/faults.ts';
 import type { BackfillStep } from '../streams/feed.ts';
 import type { SubscriptionTelemetry } from '../streams/telemetry.ts';
@@ -1048,13 +1044,6 @@ export function createCollectorMachine(deps: CollectorDeps) {
 /** Failed and quarantined subscriptions are left out until the collector restarts. */
 function isOut(sub: SubscriptionRecord): boolean {
   return sub.state === 'failed' || sub.state === 'quarantined';
-}
-
-export function channelOptions(config: CollectorConfig): ChannelOptions {
-  return {
-    ...(config.bookChannel === undefined ? {} : { bookChannel: config.bookChannel }),
-    ...(config.candleInterval === undefined ? {} : { candleInterval: config.candleInterval }),
-  };
 }
 
 function initialContext(input: CollectorInput, adapter: ExchangeAdapter): CollectorContext {

@@ -3,6 +3,7 @@ import { filter, map, type Observable, Subject } from 'rxjs';
 import { type AnyActorRef, createActor } from 'xstate';
 import type {
   BookQuery,
+  BookStatus,
   BookView,
   CollectorHandle,
   CollectorManager,
@@ -15,15 +16,16 @@ import type {
   SubscriptionStatus,
 } from '../api.ts';
 import type { BookSync } from '../book/sync.ts';
+import { channelOptions, checkAgainstExchange } from '../config/exchange.ts';
 import type { CollectorConfig, CollectorConfigInput } from '../config/schema.ts';
 import {
   ConfigError,
-  type ConfigIssue,
+  configError,
   parseCollectorConfig,
   parseSupervision,
   symbolsOf,
 } from '../config/schema.ts';
-import { getExchange, hasExchange, supportedExchanges } from '../exchanges/registry.ts';
+import { getExchange } from '../exchanges/registry.ts';
 import type { ExchangeAdapter } from '../exchanges/types.ts';
 import type { DataType, MarketEvent } from '../streams/events.ts';
 import { type BackfillStep, CollectorFeed, type FeedStats } from '../streams/feed.ts';
@@ -33,7 +35,7 @@ import { TelemetryReporter } from '../streams/reporter.ts';
 import type { TelemetryEvent } from '../streams/telemetry.ts';
 import { ConnectionPacer } from './backoff.ts';
 import { systemClock } from './clock.ts';
-import { type CollectorContext, channelOptions, createCollectorMachine } from './collector.ts';
+import { type CollectorContext, createCollectorMachine } from './collector.ts';
 import { type ConnectionContext, createConnectionMachine } from './connection.ts';
 import { createRestLogic } from './rest.ts';
 import { createSocketLogic, SocketTracker } from './socket.ts';
@@ -238,6 +240,11 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         adapter,
         clock,
         wanted: wantedEvents(config),
+        channels: subscribedChannels(adapter, config),
+        isBookOut: (channel, symbol) => {
+          const sub = childSnapshot(id)?.context.subscriptions[`${channel}:${symbol}`];
+          return sub?.state === 'quarantined' || sub?.state === 'failed';
+        },
         ...backfillTarget(adapter, config),
         ...bookSnapshotTarget(adapter, config),
         emit: emitData,
@@ -328,6 +335,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       since: Math.max(startedAt, ...lastChanges.filter((t): t is number => t !== undefined)),
       connections,
       subscriptions,
+      books: booksOf(feed, context),
       // Every attempt counts, refused upgrades included; the collector's own count (drops of an
       // open connection) drives the health monitor.
       reconnects: stats.reconnects,
@@ -354,6 +362,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
       since: reporter.since('supervisor', id) ?? startedAt,
       connections: [],
       subscriptions: [],
+      books: [],
       reconnects: stats.reconnects,
       restarts: entry.restarts,
       lastRestartReason: entry.lastRestartReason,
@@ -389,20 +398,15 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
   }
 
   function bookView(collectorId: string, channel: string, sync: BookSync, depth: number): BookView {
-    const sub = childSnapshot(collectorId)?.context.subscriptions[`${channel}:${sync.symbol}`];
     const top = sync.book.top(depth);
     return {
       exchange: feeds.get(collectorId)?.exchange ?? '',
       collectorId,
-      symbol: sync.symbol,
-      channel,
-      state: sub?.state === 'quarantined' ? 'quarantined' : sync.state,
-      sequence: sync.seqId,
+      ...bookStatus(channel, sync, childSnapshot(collectorId)?.context),
       bestBid: sync.book.bestBid(),
       bestAsk: sync.book.bestAsk(),
       bids: top.bids,
       asks: top.asks,
-      resyncs: sub?.resyncs ?? 0,
     };
   }
 
@@ -421,11 +425,12 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
   }
 
   function getBook(symbol: string, query: BookQuery = {}): BookView | undefined {
+    const depth = depthOf(query, 'getBook');
     for (const [collectorId, feed] of feeds) {
       for (const [key, sync] of feed.allBooks()) {
-        const channel = key.slice(0, key.indexOf(':'));
+        const channel = channelOf(key);
         if (matches(collectorId, channel, sync, symbol, query)) {
-          return bookView(collectorId, channel, sync, query.depth ?? DEFAULT_BOOK_DEPTH);
+          return bookView(collectorId, channel, sync, depth);
         }
       }
     }
@@ -433,7 +438,8 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
   }
 
   function book$(symbol: string, query: BookQuery = {}): Observable<BookView> {
-    const depth = query.depth ?? DEFAULT_BOOK_DEPTH;
+    // Checked here, not per change: a bad depth is the caller's mistake, not the stream's error.
+    const depth = depthOf(query, 'book$');
     return bookChanges.pipe(
       filter((c) => matches(c.collectorId, c.channel, c.sync, symbol, query)),
       map((c) => bookView(c.collectorId, c.channel, c.sync, depth)),
@@ -566,10 +572,58 @@ function bookSnapshotTarget(
   };
 }
 
+/** The exchange channels a collector subscribes: the same for each of its symbols. */
+function subscribedChannels(adapter: ExchangeAdapter, config: CollectorConfig): Set<string> {
+  const symbol = symbolsOf(config)[0] ?? '';
+  const options = channelOptions(config);
+  return new Set(config.dataTypes.map((type) => adapter.channelFor(type, symbol, options).channel));
+}
+
 /** The event types a collector's feed may emit, per symbol. */
 function wantedEvents(config: CollectorConfig): Map<string, Set<string>> {
   const types = new Set(config.dataTypes.flatMap((t) => EVENT_TYPES_OF[t]));
   return new Map(symbolsOf(config).map((symbol) => [symbol, types]));
+}
+
+/** The feed's books as status shows them: one object each, no levels copied. */
+function booksOf(feed: CollectorFeed, context: CollectorContext): BookStatus[] {
+  const books: BookStatus[] = [];
+  for (const [key, sync] of feed.allBooks()) books.push(bookStatus(channelOf(key), sync, context));
+  return books;
+}
+
+function bookStatus(
+  channel: string,
+  sync: BookSync,
+  context: CollectorContext | undefined,
+): BookStatus {
+  // The book keeps no record of quarantine or resyncs: they are its subscription's.
+  const sub = context?.subscriptions[`${channel}:${sync.symbol}`];
+  return {
+    channel,
+    symbol: sync.symbol,
+    state: sub?.state === 'quarantined' ? 'quarantined' : sync.state,
+    sequence: sync.seqId,
+    resyncs: sub?.resyncs ?? 0,
+    lastFault: sync.lastBreak,
+    updatedAt: sync.updatedAt,
+  };
+}
+
+/** The channel of a feed's book key, `channel:symbol`; OKX channel names have no colon. */
+function channelOf(key: string): string {
+  return key.slice(0, key.indexOf(':'));
+}
+
+/** A query's levels per side: a positive integer, or the default when absent. */
+function depthOf(query: BookQuery, method: string): number {
+  const depth: unknown = query.depth;
+  if (depth === undefined) return DEFAULT_BOOK_DEPTH;
+  const received = typeof depth === 'string' ? JSON.stringify(depth) : String(depth);
+  const problem = `${method}: depth must be a positive integer (levels per side); received`;
+  if (typeof depth !== 'number') throw new TypeError(`${problem} ${typeof depth} ${received}`);
+  if (!Number.isInteger(depth) || depth < 1) throw new RangeError(`${problem} ${received}`);
+  return depth;
 }
 
 /** A feed's counters, as the status shows them (copies: the feed keeps counting). */
@@ -600,45 +654,11 @@ function lifecycleOf(entry: ChildEntry, snapshot: CollectorSnapshot): CollectorS
   }
 }
 
+/** The schema's checks, then the exchange's; the fields name the config's own keys. */
 function validate(input: CollectorConfigInput): CollectorConfig {
   const config = parseCollectorConfig(input);
-  if (!hasExchange(config.exchange)) {
-    const expected = `one of the supported exchanges: ${supportedExchanges().join(', ')}`;
-    throw new ConfigError(
-      `invalid configuration\n  exchange: got ${JSON.stringify(config.exchange)}, expected ${expected}`,
-      [{ field: 'exchange', received: config.exchange, expected }],
-    );
-  }
-  const adapter = getExchange(config.exchange);
-  const issues: ConfigIssue[] = symbolsOf(config).flatMap((symbol, i) => {
-    const problem = adapter.validateSymbol(symbol);
-    return problem === undefined
-      ? []
-      : [{ field: `symbols.${i}`, received: symbol, expected: problem }];
-  });
-  for (const dataType of config.dataTypes) {
-    try {
-      adapter.channelFor(dataType, symbolsOf(config)[0] ?? '', channelOptions(config));
-    } catch (error) {
-      const field = dataType === 'orderbook' ? 'bookChannel' : 'candleInterval';
-      const message = error instanceof Error ? error.message : String(error);
-      issues.push({ field, received: config[field], expected: message });
-    }
-  }
-  const unsupported = config.dataTypes.filter((t) => !adapter.dataTypes.includes(t));
-  for (const dataType of unsupported) {
-    issues.push({
-      field: 'dataTypes',
-      received: dataType,
-      expected: `one of ${adapter.dataTypes.join(', ')} for ${adapter.id}`,
-    });
-  }
-  if (issues.length > 0) {
-    const lines = issues.map(
-      (i) => `${i.field}: got ${JSON.stringify(i.received)}, expected ${i.expected}`,
-    );
-    throw new ConfigError(`invalid configuration\n  ${lines.join('\n  ')}`, issues);
-  }
+  const issues = checkAgainstExchange(config);
+  if (issues.length > 0) throw configError(issues);
   return config;
 }
 

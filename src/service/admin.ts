@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { CollectorManager, CollectorStatus, ManagerStatus } from '../api.ts';
+import type { BookBreak, CollectorManager, CollectorStatus, ManagerStatus } from '../api.ts';
 import { liveness, readiness, type Verdict } from './health.ts';
 import { sanitizeError } from './logging.ts';
 import { createMetrics } from './metrics.ts';
@@ -241,7 +241,14 @@ function sanitizeCollector(c: CollectorStatus): CollectorStatus {
     lastRestartReason: clean(c.lastRestartReason),
     connections: c.connections.map((conn) => ({ ...conn, lastReason: clean(conn.lastReason) })),
     subscriptions: c.subscriptions.map((s) => ({ ...s, message: clean(s.message) })),
+    books: c.books.map((b) => ({ ...b, lastFault: cleanBreak(b.lastFault) })),
   };
+}
+
+function cleanBreak(fault: BookBreak | undefined): BookBreak | undefined {
+  return fault === undefined
+    ? undefined
+    : { ...fault, detail: sanitizeError(fault.detail).message };
 }
 
 function clean(text: string | undefined): string | undefined {

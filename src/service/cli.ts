@@ -18,6 +18,11 @@ import {
   LOG_LEVELS,
   RESTART_STRATEGIES,
 } from '../config/schema.ts';
+import {
+  DEFAULT_BOOK_CHANNEL,
+  DEFAULT_CANDLE_INTERVAL,
+  OKX_BOOK_CHANNELS,
+} from '../exchanges/okx/channels.ts';
 import { DATA_TYPES } from '../streams/events.ts';
 import { demoCommand } from './demo.ts';
 import { DEMO_DEFAULTS } from './demo-exchange.ts';
@@ -50,6 +55,13 @@ run options:
   --symbols A,B      instrument ids, e.g. BTC-USDT,BTC-USDT-SWAP
   --data-types T,U   any of ${DATA_TYPES.join(', ')}
   --endpoint URL     ws:// or wss:// base endpoint
+  --book-channel NAME
+                     depth channel of orderbook: ${OKX_BOOK_CHANNELS.join(', ')}
+                     (default ${DEFAULT_BOOK_CHANNEL})
+  --candle-interval BAR
+                     bar of candle, e.g. 1s, 1m, 5m, 1H, 1D (default ${DEFAULT_CANDLE_INTERVAL})
+  --book-snapshot M  where book snapshots come from: auto (pushed, else REST; the default)
+                     or rest (always REST)
   --log-level L      one of ${LOG_LEVELS.join(', ')}
   --log-format F     pretty (a live summary line and warnings; default on a TTY) or json
   --inspect URL      send lifecycle inspection events, sanitized, to a Stately inspector relay
@@ -70,7 +82,8 @@ run options:
   The environment variables ${Object.values(ENV).join(',\n  ')}
   stand for the same options. Flags override the environment, which overrides the file.
   With a file, naming symbols replaces its collectors with one, based on its first;
-  --exchange, --data-types, --endpoint and timers alone apply to every collector of the file.
+  the other collector options (--exchange, --data-types, --endpoint, --book-channel,
+  --candle-interval, --book-snapshot) and timers alone apply to every collector of the file.
   Every timer and supervisor field also has a variable: its PATH in SCREAMING_SNAKE_CASE after
   ${ENV_PREFIX.timers} or ${ENV_PREFIX.supervisor}, e.g.
   ${TIMER_SETTINGS.find((s) => s.path === 'pingIntervalMs')?.env}=15000 (except
@@ -122,6 +135,9 @@ const RUN_OPTIONS = {
   symbols: { type: 'string' },
   'data-types': { type: 'string' },
   endpoint: { type: 'string' },
+  'book-channel': { type: 'string' },
+  'candle-interval': { type: 'string' },
+  'book-snapshot': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   inspect: { type: 'string' },
@@ -248,6 +264,9 @@ interface RunValues {
   readonly symbols?: string | undefined;
   readonly 'data-types'?: string | undefined;
   readonly endpoint?: string | undefined;
+  readonly 'book-channel'?: string | undefined;
+  readonly 'candle-interval'?: string | undefined;
+  readonly 'book-snapshot'?: string | undefined;
   readonly 'log-level'?: string | undefined;
   readonly 'log-format'?: string | undefined;
   readonly inspect?: string | undefined;
@@ -267,6 +286,9 @@ function runFlags(values: RunValues): RunFlags {
     symbols: values.symbols,
     dataTypes: values['data-types'],
     endpoint: values.endpoint,
+    bookChannel: values['book-channel'],
+    candleInterval: values['candle-interval'],
+    bookSnapshot: values['book-snapshot'],
     logLevel: values['log-level'],
     logFormat: values['log-format'],
     inspect: values.inspect,

@@ -285,17 +285,8 @@ function registerStateGauges(scope: Scope, isShuttingDown: () => boolean): void 
     collect() {
       this.reset();
       for (const c of scope.status().collectors) {
-        const books = c.subscriptions.flatMap((s) => {
-          if (s.dataType !== 'orderbook') return [];
-          const view = manager.getBook(s.symbol, {
-            collectorId: c.id,
-            channel: s.channel,
-            depth: 0,
-          });
-          return view === undefined ? [] : [{ ...s, state: view.state }];
-        });
         const counts = countBy(
-          books,
+          c.books,
           (b) => group(b.channel, b.symbol),
           (b) => b.state,
         );

@@ -1,4 +1,4 @@
-import type { CollectorStatus, ManagerStatus } from '../api.ts';
+import type { BookStatus, CollectorStatus, ManagerStatus } from '../api.ts';
 import { ENV } from '../config/load.ts';
 import { configError, DEFAULT_HTTP, HTTP_OFF, parseListenAddress } from '../config/schema.ts';
 import type { CliIo } from './io.ts';
@@ -7,7 +7,8 @@ import { type Cell, type Color, colorEnabled, paint, renderTable } from './table
 
 /**
  * `market-collector status`: reads `GET /status` of a running service's admin listener and prints
- * one line per collector, or the JSON itself with `--json`; `--watch` redraws until Ctrl-C.
+ * one line per collector and one per order book, or the JSON itself with `--json`; `--watch`
+ * redraws until Ctrl-C.
  */
 
 export interface StatusFlags {
@@ -31,6 +32,13 @@ const STATE_COLORS: Readonly<Record<string, Color>> = {
   disabled: 'dim',
   error: 'red',
   failed: 'red',
+};
+
+const BOOK_COLORS: Readonly<Record<BookStatus['state'], Color>> = {
+  live: 'green',
+  syncing: 'yellow',
+  invalid: 'red',
+  quarantined: 'red',
 };
 
 export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<number> {
@@ -174,7 +182,35 @@ function render(status: ManagerStatus, color: boolean): string {
   const rows = status.collectors.map((c) => row(c, now));
   const notes = status.collectors.flatMap((c) => notesOf(c));
   const table = rows.length === 0 ? 'no collectors\n' : renderTable(header, rows, color);
-  return `${summary}\n${table}${notes.map((n) => `${paint(n, 'yellow', color)}\n`).join('')}`;
+  const noted = notes.map((n) => `${paint(n, 'yellow', color)}\n`).join('');
+  return `${summary}\n${table}${noted}${booksTable(status.collectors, now, color)}`;
+}
+
+/** One line per maintained book, after a blank line; nothing when no collector keeps one. */
+function booksTable(collectors: readonly CollectorStatus[], now: number, color: boolean): string {
+  // A service older than this command sends no `books`.
+  const rows = collectors.flatMap((c) => (c.books ?? []).map((b) => bookRow(c.id, b, now)));
+  if (rows.length === 0) return '';
+  const header = ['COLLECTOR', 'BOOK', 'STATE', 'SEQUENCE', 'RESYNCS', 'UPDATED', 'LAST FAULT'];
+  return `\n${renderTable(header, rows, color)}`;
+}
+
+function bookRow(collectorId: string, b: BookStatus, now: number): (string | Cell)[] {
+  const fault = b.lastFault;
+  return [
+    collectorId,
+    `${b.channel}:${b.symbol}`,
+    { text: b.state, color: BOOK_COLORS[b.state] },
+    b.sequence === undefined ? '-' : String(b.sequence),
+    { text: String(b.resyncs), color: b.resyncs > 0 ? 'yellow' : undefined },
+    ago(b.updatedAt, now),
+    fault === undefined ? '-' : `${fault.code}${fault.at > 0 ? ` ${ago(fault.at, now)}` : ''}`,
+  ];
+}
+
+/** `12s ago`; `-` for a time not known (undefined, or 0 where the source gave none). */
+function ago(at: number | undefined, now: number): string {
+  return at === undefined || at <= 0 ? '-' : `${duration(now - at)} ago`;
 }
 
 function row(c: CollectorStatus, now: number): (string | Cell)[] {

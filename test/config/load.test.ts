@@ -152,6 +152,60 @@ describe('loadServiceConfig: sources', () => {
   });
 });
 
+describe('loadServiceConfig: channel options', () => {
+  it('takes the depth channel, candle bar and snapshot mode from the environment, flags over it', async () => {
+    const env = {
+      [ENV.symbols]: 'BTC-USDT',
+      [ENV.dataTypes]: 'orderbook,candle',
+      [ENV.bookChannel]: 'bbo-tbt',
+      [ENV.candleInterval]: '1D',
+      [ENV.bookSnapshot]: 'rest',
+    };
+    const fromEnv = await loadServiceConfig({ env, flags: {} });
+    expect(fromEnv.collectors[0]).toMatchObject({
+      bookChannel: 'bbo-tbt',
+      candleInterval: '1D',
+      bookSnapshot: 'rest',
+    });
+    const flags = { bookChannel: 'books5', candleInterval: '1Dutc', bookSnapshot: 'auto' };
+    const fromFlags = await loadServiceConfig({ env, flags });
+    expect(fromFlags.collectors[0]).toMatchObject(flags);
+  });
+
+  it('with a file, a depth channel flag alone applies to every collector', async () => {
+    const path = await file('depth.yaml', YAML_TWO_COLLECTORS);
+    const flags = { bookChannel: 'books5' };
+    const config = await loadServiceConfig({ file: path, env: {}, flags });
+    expect(config.collectors.map((c) => c.bookChannel)).toEqual(['books5', 'books5']);
+  });
+
+  it('refuses what the adapter does not serve, naming the field, the value once and the choices', async () => {
+    const env = { [ENV.bookChannel]: 'books50' };
+    const flags = { symbols: 'BTC-USDT', dataTypes: 'orderbook,candle', candleInterval: '7m' };
+    const error = await configErrorOf(loadServiceConfig({ env, flags }));
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+      ['collectors.0.bookChannel', 'books50'],
+      ['collectors.0.candleInterval', '7m'],
+    ]);
+    expect(error.issues[0]?.expected).toBe(
+      'one of the depth channels that need no login: books, books5, bbo-tbt',
+    );
+    expect(error.issues[1]?.expected).toMatch(/^one of the candle bars: 1s, 1m, .*, 1H,/);
+    expect(error.message.match(/"7m"/g)).toHaveLength(1);
+  });
+
+  it('refuses a wrong option even while its data type is not collected', async () => {
+    const path = await file(
+      'unused-option.yaml',
+      'collectors:\n  - { exchange: okx, symbol: BTC-USDT, dataTypes: [trade], candleInterval: 1h }\n',
+    );
+    const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+      ['collectors.0.candleInterval', '1h'],
+    ]);
+  });
+});
+
 describe('loadServiceConfig: refusals', () => {
   it('names the field, the value and the expectation of an invalid value', async () => {
     const error = await configErrorOf(

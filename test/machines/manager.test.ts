@@ -150,12 +150,126 @@ describe('configuration through the API', () => {
     expect(manager.listCollectors()).toEqual([]);
   });
 
+  it('refuses a channel option the exchange does not have, stating the value once', () => {
+    const manager = createCollectorManager();
+    let error: unknown;
+    try {
+      manager.addCollector({
+        exchange: 'okx',
+        symbols: ['BTC-USDT'],
+        dataTypes: ['candle'],
+        candleInterval: '7m',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues).toEqual([
+      {
+        field: 'candleInterval',
+        received: '7m',
+        expected: expect.stringMatching(/^one of the candle bars: 1s, 1m, /),
+      },
+    ]);
+    expect((error as ConfigError).message.match(/7m/g)).toHaveLength(1);
+    expect(manager.listCollectors()).toEqual([]);
+  });
+
   it('refuses a second collector with the same id', () => {
     const manager = createCollectorManager();
     manager.addCollector({ id: 'x', exchange: 'okx', symbols: ['BTC-USDT'] });
     expect(() => manager.addCollector({ id: 'x', exchange: 'okx', symbols: ['ETH-USDT'] })).toThrow(
       /already exists/,
     );
+  });
+});
+
+describe('book status', () => {
+  const level = (px: string, sz: string) => [px, sz, '0', '1'];
+
+  it('shows every book with its state, sequence, resyncs, last fault and update time', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({ id: 'books', symbols: ['BTC-USDT', 'ETH-USDT'], dataTypes: ['orderbook'] });
+    t.manager.startAll();
+    const status = () => t.manager.getCollector(id)?.getStatus();
+    const book = (symbol: string) => status()?.books.find((b) => b.symbol === symbol);
+    await t.until(() => status()?.state === 'subscribed', 'subscribed');
+    t.mock.pushBook('BTC-USDT', { action: 'snapshot', seqId: 10, bids: [level('100', '1')] });
+    t.mock.pushBook('ETH-USDT', { action: 'snapshot', seqId: 50, asks: [level('11', '1')] });
+    await t.until(() => book('ETH-USDT')?.state === 'live', 'both live');
+    const brokeAt = t.clock.now();
+    t.mock.pushBook('BTC-USDT', { action: 'update', seqId: 200, prevSeqId: 99 });
+    await t.until(() => book('BTC-USDT')?.resyncs === 1, 'resynced');
+    expect(book('BTC-USDT')).toMatchObject({ state: 'invalid', sequence: undefined });
+    t.advance(1_000);
+    t.mock.pushBook('BTC-USDT', { action: 'snapshot', seqId: 300, bids: [level('200', '1')] });
+    await t.until(() => book('BTC-USDT')?.sequence === 300, 'fresh snapshot');
+
+    expect(status()?.books).toEqual([
+      {
+        channel: 'books',
+        symbol: 'BTC-USDT',
+        state: 'live',
+        sequence: 300,
+        resyncs: 1,
+        // Still there after the book healed: status says why it broke.
+        lastFault: { code: 'book-sequence-gap', detail: expect.any(String), at: brokeAt },
+        updatedAt: brokeAt + 1_000,
+      },
+      {
+        channel: 'books',
+        symbol: 'ETH-USDT',
+        state: 'live',
+        sequence: 50,
+        resyncs: 0,
+        lastFault: undefined,
+        updatedAt: brokeAt,
+      },
+    ]);
+    expect(t.manager.getBook('BTC-USDT')).toMatchObject({
+      lastFault: { code: 'book-sequence-gap', at: brokeAt },
+      updatedAt: brokeAt + 1_000,
+    });
+    expect(t.manager.getBook('ETH-USDT')).toMatchObject({ lastFault: undefined });
+  });
+
+  it('has no books for a collector without order books', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.add({});
+    expect(t.manager.getCollector(id)?.getStatus().books).toEqual([]);
+  });
+});
+
+describe('book queries', () => {
+  it.each([
+    [-1, RangeError, 'received -1'],
+    [0, RangeError, 'received 0'],
+    [1.5, RangeError, 'received 1.5'],
+    [Number.NaN, RangeError, 'received NaN'],
+    ['5', TypeError, 'received string "5"'],
+  ])(
+    'refuses depth %j at the call of getBook and book$, saying what it got',
+    (depth, type, received) => {
+      const manager = createCollectorManager();
+      const query = { depth } as unknown as { depth: number };
+      for (const call of [
+        () => manager.getBook('BTC-USDT', query),
+        () => manager.book$('BTC-USDT', query),
+      ]) {
+        expect(call).toThrow(type);
+        expect(call).toThrow(/depth must be a positive integer/);
+        expect(call).toThrow(received);
+      }
+    },
+  );
+
+  it('takes a positive integer depth, or none', () => {
+    const manager = createCollectorManager();
+    expect(manager.getBook('BTC-USDT', { depth: 1 })).toBeUndefined();
+    expect(manager.getBook('BTC-USDT')).toBeUndefined();
+    expect(() => manager.book$('BTC-USDT', { depth: 400 }).subscribe().unsubscribe()).not.toThrow();
   });
 });
 

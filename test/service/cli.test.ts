@@ -123,6 +123,44 @@ describe('market-collector: command line', () => {
     expect(h.stderr.text()).toContain('"foo"');
   });
 
+  it('builds the collector of the flags with a depth channel, candle bar and snapshot mode', async () => {
+    const h = harness();
+    const argv = [
+      ...RUN,
+      '--data-types',
+      'orderbook,candle',
+      '--book-channel',
+      'books5',
+      '--candle-interval',
+      '1H',
+      '--book-snapshot',
+      'rest',
+    ];
+    const exit = main(argv, h.io);
+    await vi.waitFor(() => expect(h.manager.starts).toBe(1));
+    expect(h.manager.options[0]?.collectors?.[0]).toMatchObject({
+      dataTypes: ['orderbook', 'candle'],
+      bookChannel: 'books5',
+      candleInterval: '1H',
+      bookSnapshot: 'rest',
+    });
+    h.signals.emit('SIGTERM');
+    expect(await exit).toBe(0);
+  });
+
+  it('exits 2 naming the field for a depth channel, candle bar or snapshot mode that is wrong', async () => {
+    for (const [flag, value, field] of [
+      ['--book-channel', 'books50', 'collectors.0.bookChannel'],
+      ['--candle-interval', '7m', 'collectors.0.candleInterval'],
+      ['--book-snapshot', 'push', 'collectors.0.bookSnapshot'],
+    ] as const) {
+      const h = harness();
+      expect(await main([...RUN, flag, value], h.io)).toBe(2);
+      expect(h.stderr.text()).toContain(`${field}: got "${value}", expected `);
+      expect(h.manager.options).toEqual([]);
+    }
+  });
+
   it('exits 2 with the usage for an unknown flag, command or none', async () => {
     for (const argv of [['run', '--nope'], ['serve'], [], ['demo', 'extra']]) {
       const h = harness();
@@ -303,6 +341,36 @@ describe('market-collector config validate', () => {
     expect(h.stdout.text()).toBe('');
     expect(h.stderr.text()).toMatch(/collectors\.0\.timers\.pingIntervalMs: got -5, expected /);
   });
+
+  it.each([
+    ['bookChannel', 'books50', 'orderbook', 'one of the depth channels that need no login: books,'],
+    ['candleInterval', '7m', 'candle', 'one of the candle bars: 1s, 1m,'],
+    // OKX bars of an hour and more are upper case: `1h` is not `1H`.
+    ['candleInterval', '1h', 'candle', 'one of the candle bars: 1s, 1m,'],
+  ])(
+    'exits 2 for a %s of %j the exchange does not have, as run does',
+    async (field, value, dataType, expected) => {
+      const path = await configFile(
+        `${field}-${value}.yaml`,
+        `collectors:
+  - { exchange: okx, symbol: BTC-USDT, dataTypes: [${dataType}], ${field}: ${value} }
+`,
+      );
+      const line = `collectors.0.${field}: got "${value}", expected ${expected}`;
+      for (const argv of [
+        ['config', 'validate', path],
+        ['run', '--config', path],
+      ]) {
+        const h = harness();
+        expect(await main(argv, h.io)).toBe(2);
+        expect(h.stdout.text()).toBe('');
+        expect(h.stderr.text()).toContain(line);
+        // The value is quoted once, after "got", not again inside the expectation.
+        expect(h.stderr.text().split(`"${value}"`)).toHaveLength(2);
+        expect(h.manager.options).toEqual([]);
+      }
+    },
+  );
 
   it.skipIf(process.platform === 'win32')(
     'exits 2 for a secret-bearing file others can read, with the chmod to run',

@@ -157,6 +157,47 @@ describe('market-collector status', () => {
     expect(c.stdout()).not.toContain('\u001b[');
   });
 
+  it('prints a line per order book below, with its state, sequence, resyncs and last fault', async () => {
+    const { h, admin } = await serving();
+    h.add({ id: 'okx-books', symbols: ['BTC-USDT', 'ETH-USDT'], dataTypes: ['orderbook'] });
+    h.manager.startAll();
+    const books = () => h.manager.getCollector('okx-books')?.getStatus().books ?? [];
+    await h.advanceUntil(
+      () => h.manager.getCollector('okx-books')?.getStatus().state === 'subscribed',
+      'books subscribed',
+    );
+    h.mock.pushBook('BTC-USDT', { action: 'snapshot', seqId: 10, bids: [['100', '1', '0', '1']] });
+    h.mock.pushBook('ETH-USDT', { action: 'snapshot', seqId: 50, asks: [['11', '1', '0', '1']] });
+    await h.until(() => books().every((b) => b.state === 'live') && books().length === 2);
+    h.mock.pushBook('BTC-USDT', { action: 'update', seqId: 200, prevSeqId: 99 });
+    await h.until(() => books()[0]?.resyncs === 1, 'resynced');
+
+    const c = cli();
+    expect(await main(['status', '--url', admin.url], c.io)).toBe(0);
+    const lines = c.stdout().split('\n');
+    const header = lines.findIndex((l) => l.startsWith('COLLECTOR  BOOK'));
+    expect(lines[header]).toMatch(
+      /^COLLECTOR +BOOK +STATE +SEQUENCE +RESYNCS +UPDATED +LAST FAULT$/,
+    );
+    expect(lines[header + 1]).toMatch(
+      /^okx-books +books:BTC-USDT +invalid +- +1 +\S+ ago +book-sequence-gap \S+ ago$/,
+    );
+    expect(lines[header + 2]).toMatch(/^okx-books +books:ETH-USDT +live +50 +0 +\S+ ago +-$/);
+
+    const json = cli();
+    expect(await main(['status', '--json', '--url', admin.url], json.io)).toBe(0);
+    const printed = JSON.parse(json.stdout());
+    const collector = printed.collectors.find((x: { id: string }) => x.id === 'okx-books');
+    expect(collector.books[0]).toMatchObject({
+      channel: 'books',
+      symbol: 'BTC-USDT',
+      state: 'invalid',
+      resyncs: 1,
+      lastFault: { code: 'book-sequence-gap', detail: expect.any(String), at: expect.any(Number) },
+      updatedAt: expect.any(Number),
+    });
+  });
+
   it('colors states on a terminal, or with FORCE_COLOR, and never with NO_COLOR', async () => {
     const { admin } = await serving();
     const tty = cli({}, true);

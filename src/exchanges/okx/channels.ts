@@ -1,5 +1,7 @@
 import type { DataType } from '../../streams/events.ts';
+import { ChannelOptionError } from '../errors.ts';
 import type { ChannelOptions, ChannelSubscription } from '../types.ts';
+import { OKX_EXCHANGE_ID } from './protocol.ts';
 
 /**
  * Which OKX channel and endpoint group carries each data type, the endpoint URL of a group, and
@@ -78,9 +80,9 @@ export function channelFor(
 function bookChannel(requested: string | undefined): string {
   const channel = requested ?? DEFAULT_BOOK_CHANNEL;
   if (!includes(OKX_BOOK_CHANNELS, channel)) {
-    throw new RangeError(
-      `okx option bookChannel must be one of ${OKX_BOOK_CHANNELS.join(', ')}; received ${JSON.stringify(channel)}`,
-    );
+    const channels = OKX_BOOK_CHANNELS.join(', ');
+    const expected = `one of the depth channels that need no login: ${channels}`;
+    throw new ChannelOptionError(OKX_EXCHANGE_ID, 'bookChannel', channel, expected);
   }
   return channel;
 }
@@ -88,9 +90,8 @@ function bookChannel(requested: string | undefined): string {
 function candleChannel(requested: string | undefined): string {
   const interval = requested ?? DEFAULT_CANDLE_INTERVAL;
   if (!includes(OKX_CANDLE_INTERVALS, interval)) {
-    throw new RangeError(
-      `okx option candleInterval must be one of ${OKX_CANDLE_INTERVALS.join(', ')}; received ${JSON.stringify(interval)}`,
-    );
+    const expected = `one of the candle bars: ${OKX_CANDLE_INTERVALS.join(', ')}`;
+    throw new ChannelOptionError(OKX_EXCHANGE_ID, 'candleInterval', interval, expected);
   }
   return CANDLE_PREFIX + interval;
 }
