@@ -58,6 +58,12 @@ describe('connection heartbeat', () => {
       await h.until(() => h.mock.connections.length === 0, `socket ${round} destroyed`);
       h.advance(DEFAULT_TIMERS.backoff.maxMs);
       await h.until(() => h.mock.connectionCount === round + 1, `connection ${round + 1}`);
+      // Only once the new socket's machine is open is its heartbeat armed, and may simulated
+      // time move on: on a busy machine the client's open event can trail the server's accept.
+      await h.until(
+        () => h.manager.getCollector(id)?.getStatus().connections[0]?.heartbeat !== undefined,
+        `connection ${round + 1} open`,
+      );
     }
     h.mock.blackhole(false);
     // Each blackholed connection ate its subscribe; the healthy one is subscribed again.
