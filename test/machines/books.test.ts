@@ -47,10 +47,14 @@ const bookRequests = (t: Harness, op: 'subscribe' | 'unsubscribe', instId = 'BTC
     (r) => r.op === op && r.args.some((a) => a.channel === 'books' && a.instId === instId),
   );
 
-async function subscribedBooks(symbols: string[]): Promise<Harness> {
+/** A started harness with one subscribed `orderbook` collector, id `books`. */
+async function subscribedBooks(
+  symbols: string[],
+  options: { bookSnapshot?: 'auto' | 'rest' } = {},
+): Promise<Harness> {
   const t = await startHarness();
   h = t;
-  const id = t.add({ id: 'books', symbols, dataTypes: ['orderbook'] });
+  const id = t.add({ id: 'books', symbols, dataTypes: ['orderbook'], ...options });
   t.manager.startAll();
   await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed', 'subscribed');
   return t;
@@ -209,15 +213,38 @@ describe('candles', () => {
   });
 });
 
-describe('books without a pushed snapshot', () => {
-  const level = (px: string, sz: string): [string, string, string, string] => [px, sz, '0', '1'];
+const level = (px: string, sz: string): [string, string, string, string] => [px, sz, '0', '1'];
 
+/**
+ * A live BTC-USDT book breaks (a gap) while REST already holds the book at `restSeqId`; the
+ * channel pushes updates only. The book must heal from REST alone, to 200/201 plus 202.
+ */
+async function healFromRest(t: Harness, restSeqId: number): Promise<void> {
+  t.mock.setRestBook('BTC-USDT', {
+    bids: [level('200', '1')],
+    asks: [level('201', '1')],
+    seqId: restSeqId,
+  });
+  const push = (seqId: number, prevSeqId: number, side: 'bids' | 'asks', px: string) =>
+    t.mock.pushBook('BTC-USDT', { action: 'update', seqId, prevSeqId, [side]: [level(px, '1')] });
+  push(restSeqId - 10, restSeqId - 20, 'bids', '199');
+  push(restSeqId + 10, restSeqId, 'asks', '202');
+  const healed = () => t.manager.getBook('BTC-USDT')?.sequence === restSeqId + 10;
+  await t.advanceUntil(healed, 'healed', 100, 100);
+  expect(t.manager.getBook('BTC-USDT')).toMatchObject({
+    state: 'live',
+    bids: [[200, 1]],
+    asks: [
+      [201, 1],
+      [202, 1],
+    ],
+  });
+  expect(resets(t).map((r) => r.reason)).toEqual(['book-sequence-gap']);
+}
+
+describe('books without a pushed snapshot', () => {
   it('bootstraps from a REST snapshot, refetching one older than the stream', async () => {
-    const t = await startHarness();
-    h = t;
-    const id = t.add({ id: 'nosnap', symbols: ['BTC-USDT'], dataTypes: ['orderbook'] });
-    t.manager.startAll();
-    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    const t = await subscribedBooks(['BTC-USDT']);
     // REST knows the book at seqId 120; its first answer lags behind the stream (seqId 20).
     t.mock.setRestBook(
       'BTC-USDT',
@@ -269,16 +296,7 @@ describe('books without a pushed snapshot', () => {
   });
 
   it('with bookSnapshot rest, ignores pushed snapshots and heals a gap from REST', async () => {
-    const t = await startHarness();
-    h = t;
-    const id = t.add({
-      id: 'rest',
-      symbols: ['BTC-USDT'],
-      dataTypes: ['orderbook'],
-      bookSnapshot: 'rest',
-    });
-    t.manager.startAll();
-    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    const t = await subscribedBooks(['BTC-USDT'], { bookSnapshot: 'rest' });
     t.mock.setRestBook('BTC-USDT', {
       bids: [level('100', '1')],
       asks: [level('101', '1')],
@@ -304,32 +322,12 @@ describe('books without a pushed snapshot', () => {
     );
     expect(t.manager.getBook('BTC-USDT')?.bids).toEqual([[100, 3]]);
     // A gap: the REST snapshot heals it; nothing is resubscribed.
-    t.mock.setRestBook('BTC-USDT', {
-      bids: [level('200', '1')],
-      asks: [level('201', '1')],
-      seqId: 50,
-    });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 40,
-      prevSeqId: 35,
-      bids: [level('199', '1')],
-    });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 60,
-      prevSeqId: 50,
-      asks: [level('202', '1')],
-    });
-    await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.sequence === 60, 'healed', 100, 100);
-    expect(t.manager.getBook('BTC-USDT')?.bids).toEqual([[200, 1]]);
-    expect(resets(t).map((r) => r.reason)).toEqual(['book-sequence-gap']);
+    await healFromRest(t, 50);
     expect(t.mock.requests.filter((r) => r.op === 'unsubscribe')).toHaveLength(0);
   });
 });
 
 describe('books that must not stay wrong or dead (found by a fresh-user trial)', () => {
-  const level = (px: string, sz: string): [string, string, string, string] => [px, sz, '0', '1'];
   const faultsOf = (t: Harness, id: string) => t.manager.getCollector(id)?.getStatus().faultsByCode;
 
   it('follows a 64008 handover without a reset: the overlap copies are dropped, not gaps', async () => {
@@ -424,11 +422,7 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
   });
 
   it('bootstraps again over REST after a break on a channel that pushes no snapshot', async () => {
-    const t = await startHarness();
-    h = t;
-    const id = t.add({ id: 'nosnap', symbols: ['BTC-USDT'], dataTypes: ['orderbook'] });
-    t.manager.startAll();
-    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    const t = await subscribedBooks(['BTC-USDT']);
     t.mock.setRestBook('BTC-USDT', {
       bids: [level('100', '1')],
       asks: [level('101', '1')],
@@ -442,41 +436,12 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
     });
     await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.sequence === 110, 'live', 100, 100);
     // A gap; REST has moved on; the channel still sends updates only.
-    t.mock.setRestBook('BTC-USDT', {
-      bids: [level('200', '1')],
-      asks: [level('201', '1')],
-      seqId: 300,
-    });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 290,
-      prevSeqId: 280,
-      bids: [level('199', '1')],
-    });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 310,
-      prevSeqId: 300,
-      asks: [level('202', '1')],
-    });
-    await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.sequence === 310, 'healed', 100, 100);
-    expect(t.manager.getBook('BTC-USDT')).toMatchObject({
-      state: 'live',
-      bids: [[200, 1]],
-      asks: [
-        [201, 1],
-        [202, 1],
-      ],
-    });
-    expect(resets(t).map((r) => r.reason)).toEqual(['book-sequence-gap']);
+    await healFromRest(t, 300);
   });
 
   it('never emits a crossed REST snapshot: it is a break, announced, and fetched again', async () => {
-    const t = await startHarness();
-    h = t;
-    const id = t.add({ id: 'nosnap', symbols: ['BTC-USDT'], dataTypes: ['orderbook'] });
-    t.manager.startAll();
-    await t.until(() => t.manager.getCollector(id)?.getStatus().state === 'subscribed');
+    const t = await subscribedBooks(['BTC-USDT']);
+    const id = 'books';
     t.mock.setRestBook('BTC-USDT', {
       bids: [level('102', '1')],
       asks: [level('101', '1')],
