@@ -45,12 +45,14 @@ function level(crc: number, entry: BookEntry, first: boolean): number {
  * character codes. OKX compares a signed 32-bit integer, which is what `| 0` leaves.
  */
 export function interleavedCrc32(book: OrderBook, depth: number = CHECKSUM_DEPTH): number {
-  const levels = Math.min(depth, Math.max(book.bidCount, book.askCount));
+  const bids = book.bidsWorstFirst;
+  const asks = book.asksWorstFirst;
+  const levels = Math.min(depth, Math.max(bids.length, asks.length));
   let crc = -1;
   let first = true;
   for (let i = 0; i < levels; i++) {
-    const bid = book.bid(i);
-    const ask = book.ask(i);
+    const bid = bids[bids.length - 1 - i];
+    const ask = asks[asks.length - 1 - i];
     if (bid !== undefined) {
       crc = level(crc, bid, first);
       first = false;

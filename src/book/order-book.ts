@@ -169,6 +169,18 @@ export class OrderBook {
     return this.askSide.list();
   }
 
+  /**
+   * The sides as kept, worst first (the best level last), not copied: for readers on the hot
+   * path such as the checksum. Read-only; the book keeps mutating them.
+   */
+  get bidsWorstFirst(): readonly BookEntry[] {
+    return this.bidSide.entries;
+  }
+
+  get asksWorstFirst(): readonly BookEntry[] {
+    return this.askSide.entries;
+  }
+
   get bidCount(): number {
     return this.bidSide.size;
   }
