@@ -131,6 +131,12 @@ class BookSide {
     }
   }
 
+  /** Keeps the best `depth` levels: the worst are at the front. */
+  trim(depth: number): void {
+    const excess = this.entries.length - depth;
+    if (excess > 0) this.entries.splice(0, excess);
+  }
+
   clear(): void {
     this.entries.length = 0;
   }
@@ -214,6 +220,12 @@ export class OrderBook {
   applyUpdate(bids: readonly RawLevel[], asks: readonly RawLevel[], values?: LevelValues): void {
     merge(this.bidSide, bids, values?.bids);
     merge(this.askSide, asks, values?.asks);
+  }
+
+  /** Drops the worst levels of each side beyond `depth`. */
+  trim(depth: number): void {
+    this.bidSide.trim(depth);
+    this.askSide.trim(depth);
   }
 
   bestBid(): BookLevel | undefined {

@@ -48,6 +48,8 @@ export type BookApplyResult =
 export interface BookSyncOptions {
   /** The exchange's checksum of a book; OKX's interleaved CRC32 unless given. */
   readonly checksum?: (book: OrderBook) => number;
+  /** Levels per side the channel shows; the book keeps no more (worst levels dropped). */
+  readonly depth?: number;
 }
 
 // The outcomes that carry nothing are shared, so the hot path allocates no result.
@@ -71,6 +73,7 @@ export class BookSync {
   /** seqId of the last message applied; undefined before a snapshot or where there are none. */
   private lastSeqId: number | undefined;
   private readonly checksum: (book: OrderBook) => number;
+  private readonly depth: number;
   /** The last break, whatever the state is now. */
   lastBreak: BookBreak | undefined;
   /** Receipt time of the last message that was applied or proved the book alive, epoch ms. */
@@ -85,6 +88,7 @@ export class BookSync {
     options: BookSyncOptions = {},
   ) {
     this.checksum = options.checksum ?? interleavedCrc32;
+    this.depth = options.depth ?? Number.POSITIVE_INFINITY;
   }
 
   get state(): BookSyncState {
@@ -134,6 +138,9 @@ export class BookSync {
       return this.invalidate('book-sequence-gap', gap);
     }
     this.book.applyUpdate(message.bids, message.asks, values);
+    // A level pushed past the channel's depth leaves the exchange's view: it would never be
+    // updated or deleted again, so it is dropped rather than kept stale.
+    this.book.trim(this.depth);
     // Chained on prevSeqId alone: after maintenance seqId may drop below prevSeqId, and the
     // chain simply continues from the lower id (docs "Order book channel > Sequence ID").
     this.lastSeqId = message.seqId;
@@ -189,6 +196,7 @@ export class BookSync {
     source: BookSource,
   ): BookApplyResult {
     this.book.applySnapshot(message.bids, message.asks, values);
+    this.book.trim(this.depth);
     this.lastSeqId = message.seqId;
     this.lastSource = source.connectionId;
     this.current = 'live';

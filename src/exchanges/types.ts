@@ -197,6 +197,12 @@ export interface ExchangeAdapter {
   validateSymbol(symbol: string): string | undefined;
   /** The channel (and endpoint group) that carries a data type for a symbol. */
   channelFor(dataType: DataType, symbol: string, options?: ChannelOptions): ChannelSubscription;
+  /**
+   * Levels per side a book channel shows (OKX `books`: 400), beyond which a maintained book
+   * keeps nothing: the exchange no longer reports a level that falls past its depth. Optional;
+   * undefined means no limit.
+   */
+  bookDepth?(channel: string): number | undefined;
   /** The URL of an endpoint group under a base endpoint. */
   endpointUrl(base: string, group: string): string;
   /** One subscribe (or unsubscribe) request frame for a batch. */

@@ -587,7 +587,8 @@ export class CollectorFeed implements FrameSink {
     const key = `${channel}:${symbol}`;
     let sync = this.books.get(key);
     if (sync === undefined) {
-      sync = new BookSync(symbol);
+      const depth = this.options.adapter.bookDepth?.(channel);
+      sync = new BookSync(symbol, depth === undefined ? {} : { depth });
       this.books.set(key, sync);
     }
     return sync;

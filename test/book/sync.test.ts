@@ -208,6 +208,32 @@ describe('BookSync: two connections of one stream (a 64008 handover)', () => {
   });
 });
 
+describe('BookSync: the channel depth', () => {
+  it('keeps no level pushed past the depth the channel shows', () => {
+    const sync = new BookSync(SYMBOL, { depth: 2 });
+    sync.apply(
+      message({
+        action: 'snapshot',
+        seqId: 1,
+        prevSeqId: -1,
+        bids: [level('100', '1'), level('99', '1'), level('98', '1')],
+        asks: [level('101', '1')],
+      }),
+    );
+    expect(levelsOf(sync).bids).toEqual([
+      ['100', '1'],
+      ['99', '1'],
+    ]);
+    // A better bid pushes 99 out of the exchange's two levels: it is dropped, not kept stale.
+    sync.apply(message({ seqId: 2, prevSeqId: 1, bids: [level('100.5', '1')] }));
+    expect(levelsOf(sync).bids).toEqual([
+      ['100.5', '1'],
+      ['100', '1'],
+    ]);
+    expect(levelsOf(sync).asks).toEqual([['101', '1']]);
+  });
+});
+
 describe('BookSync: checksum and crossed book', () => {
   /** The snapshot's checksum as OKX computed it before 2026-06-23. */
   function withChecksum(book: BookMessage): BookMessage {

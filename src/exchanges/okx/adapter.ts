@@ -1,4 +1,5 @@
 import type { ExchangeAdapter, HttpReply, ParseContext, TradePageResult } from '../types.ts';
+import { bookDepth } from './books.ts';
 import { channelFor, endpointUrl, validateSymbol } from './channels.ts';
 import { parseFrame } from './parse.ts';
 import {
@@ -36,6 +37,7 @@ export const okxAdapter: ExchangeAdapter = Object.freeze({
   heartbeat: OKX_HEARTBEAT,
   validateSymbol,
   channelFor,
+  bookDepth,
   endpointUrl,
   buildRequest,
   requestArgBytes,

@@ -43,6 +43,19 @@ export interface ParsedBook {
   readonly message: BookMessage;
 }
 
+/** Levels per side of each book channel (docs "Order book channel"). */
+const DEPTHS: ReadonlyMap<string, number> = new Map([
+  ['books', 400],
+  ['books-l2-tbt', 400],
+  ['books50-l2-tbt', 50],
+  ['books5', 5],
+  ['bbo-tbt', 1],
+]);
+
+export function bookDepth(channel: string): number | undefined {
+  return DEPTHS.get(channel);
+}
+
 /** A channel whose updates build on each other, so that a lost one breaks the book. */
 export function isIncrementalBookChannel(channel: string): boolean {
   return INCREMENTAL_CHANNELS.has(channel);
