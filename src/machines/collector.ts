@@ -139,6 +139,8 @@ const MAX_UNANSWERED_ATTEMPTS = 2;
 const MAX_RESYNCS = 5;
 /** A backfill still running after this long ends with what it has (the rest becomes a gap). */
 const BACKFILL_TIMEOUT_MS = 30_000;
+/** One REST request (a page of trades, a book snapshot) gets no answer after this: failed. */
+const REST_REQUEST_TIMEOUT_MS = 10_000;
 const RESYNC_WINDOW_MS = 10 * 60_000;
 const RESYNC_MESSAGE = 'book resync';
 /** The code of a subscription the exchange neither acknowledged nor refused. */
@@ -547,12 +549,16 @@ export function createCollectorMachine(deps: CollectorDeps) {
     if (context.backfills.includes(symbol)) return context;
     const step = deps.backfillStep(context.collectorId, symbol, undefined);
     const next = { ...context, backfills: [...context.backfills, symbol] };
-    fx.push({
-      kind: 'raise',
-      event: { type: 'COLLECTOR.BACKFILL_TIMEOUT', symbol },
-      delayMs: BACKFILL_TIMEOUT_MS,
-      id: `backfill-timeout:${symbol}`,
-    });
+    // Live trades wait while theirs are fetched, so a trade backfill has a deadline as a whole;
+    // a book bootstrap counts its own attempts. Each request has its own deadline either way.
+    if (symbol.startsWith('trade:')) {
+      fx.push({
+        kind: 'raise',
+        event: { type: 'COLLECTOR.BACKFILL_TIMEOUT', symbol },
+        delayMs: BACKFILL_TIMEOUT_MS,
+        id: `backfill-timeout:${symbol}`,
+      });
+    }
     return continueBackfill(fx, next, symbol, step);
   }
 
@@ -565,6 +571,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
     const id = `backfill:${symbol}`;
     // Stop before re-spawning the same id: the previous page's actor may still be listed.
     fx.push({ kind: 'stop', id });
+    fx.push({ kind: 'cancel', id: `backfill-request-timeout:${symbol}` });
     if (step.kind === 'done') {
       fx.push({ kind: 'cancel', id: `backfill-timeout:${symbol}` });
       fx.push({ kind: 'cancel', id: `backfill-retry:${symbol}` });
@@ -580,6 +587,13 @@ export function createCollectorMachine(deps: CollectorDeps) {
       return context;
     }
     fx.push({ kind: 'spawn', src: 'rest', id, input: { url: step.url, headers: step.headers } });
+    // A request that never answers counts as failed after this, on the machine's clock.
+    fx.push({
+      kind: 'raise',
+      event: { type: 'COLLECTOR.BACKFILL_TIMEOUT', symbol },
+      delayMs: REST_REQUEST_TIMEOUT_MS,
+      id: `backfill-request-timeout:${symbol}`,
+    });
     return context;
   }
 
@@ -903,6 +917,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
         for (const symbol of context.backfills) {
           enqueue.stopChild(`backfill:${symbol}`);
           enqueue.cancel(`backfill-timeout:${symbol}`);
+          enqueue.cancel(`backfill-request-timeout:${symbol}`);
           enqueue.cancel(`backfill-retry:${symbol}`);
         }
         enqueue(() => deps.abortBackfills(context.collectorId));

@@ -507,7 +507,11 @@ export class CollectorFeed implements FrameSink {
       };
     };
     if (reply === undefined) return fetchAgain(undefined);
-    if (reply === 'failed') return fetchAgain('the snapshot request got no answer');
+    if (reply === 'failed') {
+      const detail = `${symbol}: the ${channel} snapshot request got no answer`;
+      this.recordFault({ code: 'rest-error', detail, sample: undefined, connectionId: undefined });
+      return fetchAgain(detail);
+    }
     this.context.receivedAt = this.options.clock.now();
     const parsed = support.parse(reply, symbol, channel, this.context);
     if (!parsed.ok) {

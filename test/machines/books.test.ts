@@ -479,4 +479,25 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
     });
     expect(books(t).every((b) => b.bids[0] !== undefined && b.bids[0][0] < 101)).toBe(true);
   });
+
+  it('asks again for a book snapshot whose request never answers', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    t.mock.restDelayMs = 1e7;
+    t.mock.setRestBook('BTC-USDT', {
+      bids: [level('100', '1')],
+      asks: [level('101', '1')],
+      seqId: 100,
+    });
+    t.mock.pushBook('BTC-USDT', {
+      action: 'update',
+      seqId: 110,
+      prevSeqId: 100,
+      bids: [level('99', '1')],
+    });
+    await t.until(() => t.mock.restRequests.length === 1, 'the request that hangs');
+    t.mock.restDelayMs = 0;
+    await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live', 1_000, 30);
+    expect(t.mock.restRequests).toHaveLength(2);
+    expect(faultsOf(t, 'books')).toMatchObject({ 'rest-error': 1 });
+  });
 });
