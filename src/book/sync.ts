@@ -65,6 +65,9 @@ export interface BookSource {
   readonly receivedAt: number;
 }
 
+/** How long a book follows its connection while another sends copies (a handover's overlap). */
+export const COPY_WINDOW_MS = 5_000;
+
 const NO_SOURCE: BookSource = Object.freeze({ connectionId: '', receivedAt: 0 });
 
 export class BookSync {
@@ -78,6 +81,8 @@ export class BookSync {
   lastBreak: BookBreak | undefined;
   /** Receipt time of the last message that was applied or proved the book alive, epoch ms. */
   updatedAt: number | undefined;
+  /** When the book entered its current state, epoch ms (receipt time, or the caller's clock). */
+  stateSince: number;
   /** The connection of the last message applied. */
   private lastSource = '';
   /** Receipt time of the message being applied, for `lastBreak`. */
@@ -86,7 +91,9 @@ export class BookSync {
   constructor(
     readonly symbol: string,
     options: BookSyncOptions = {},
+    createdAt = 0,
   ) {
+    this.stateSince = createdAt;
     this.checksum = options.checksum ?? interleavedCrc32;
     this.depth = options.depth ?? Number.POSITIVE_INFINITY;
   }
@@ -112,15 +119,10 @@ export class BookSync {
   ): BookApplyResult {
     this.receivedAt = source.receivedAt;
     if (message.action === 'snapshot') {
-      // On `books5` and `bbo-tbt` every push is a snapshot (no prevSeqId): while two sockets
-      // overlap, the later copy of one is behind and must not take the book back in time.
-      if (
-        message.prevSeqId === undefined &&
-        this.current === 'live' &&
-        this.isCopy(message, source)
-      ) {
-        return DUPLICATE;
-      }
+      // While two sockets overlap, a snapshot from the one the book does not follow that is not
+      // ahead of the book is a copy of what it has (the replacement's first snapshot, or on
+      // `books5` and `bbo-tbt` every push) and must not take the book back in time.
+      if (this.current === 'live' && this.isCopy(message, source)) return DUPLICATE;
       return this.applySnapshot(message, values, source);
     }
     if (this.current !== 'live') {
@@ -166,7 +168,10 @@ export class BookSync {
       source.connectionId !== this.lastSource &&
       message.seqId !== undefined &&
       last !== undefined &&
-      message.seqId <= last
+      message.seqId <= last &&
+      // Only while the connection the book follows still speaks: once it has been quiet this
+      // long, the other one is all there is, and what does not chain from it is a real break.
+      source.receivedAt - (this.updatedAt ?? 0) <= COPY_WINDOW_MS
     );
   }
 
@@ -175,6 +180,7 @@ export class BookSync {
    * is known to be wrong. Same as a break found here: `invalid`, empty, until the next snapshot.
    */
   fail(code: FaultCode, detail: string, at = this.receivedAt): void {
+    if (this.current !== 'invalid') this.stateSince = at;
     this.current = 'invalid';
     this.lastSeqId = undefined;
     this.book.clear();
@@ -182,7 +188,8 @@ export class BookSync {
   }
 
   /** Forgets the book and the chain, back to `syncing`: for a resubscribe or a new connection. */
-  reset(): void {
+  reset(at = this.receivedAt): void {
+    if (this.current !== 'syncing') this.stateSince = at;
     this.current = 'syncing';
     this.lastSeqId = undefined;
     this.lastSource = '';
@@ -199,6 +206,7 @@ export class BookSync {
     this.book.trim(this.depth);
     this.lastSeqId = message.seqId;
     this.lastSource = source.connectionId;
+    if (this.current !== 'live') this.stateSince = source.receivedAt;
     this.current = 'live';
     const broken = this.verify(message);
     if (broken !== undefined) return broken;
@@ -216,6 +224,12 @@ export class BookSync {
     if (last === undefined) return undefined;
     const previous = message.prevSeqId;
     if (previous === undefined) return this.describe(`an update has no prevSeqId after ${last}`);
+    if (previous === last && message.seqId === last) {
+      // The idle keep-alive repeats the id and changes nothing; one that changes levels would
+      // alter the book without moving the sequence.
+      if (message.bids.length === 0 && message.asks.length === 0) return undefined;
+      return this.describe(`an update that repeats seqId ${last} carries levels`);
+    }
     if (previous === last) return undefined;
     return this.describe(`prevSeqId ${previous} does not follow seqId ${last}`);
   }

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { interleavedCrc32 } from '../../src/book/checksum.ts';
 import type { BookMessage, RawLevel } from '../../src/book/message.ts';
 import { OrderBook } from '../../src/book/order-book.ts';
-import { BookSync } from '../../src/book/sync.ts';
+import { BookSync, COPY_WINDOW_MS } from '../../src/book/sync.ts';
 
 const SYMBOL = 'BTC-USDT-SWAP';
 const level = (px: string, sz: string): RawLevel => [px, sz, '0', '1'];
@@ -119,6 +119,15 @@ describe('BookSync: the sequence chain', () => {
     ).toEqual({ outcome: 'applied' });
   });
 
+  it('breaks on an update that repeats the seqId but carries levels', () => {
+    const sync = live();
+    const lying = message({ seqId: 100, prevSeqId: 100, bids: [level('1', '1')] });
+    expect(sync.apply(lying)).toMatchObject({
+      outcome: 'invalidated',
+      fault: { code: 'book-sequence-gap' },
+    });
+  });
+
   it('accepts a reset to a lower seqId after maintenance and chains on from it', () => {
     const sync = live();
     sync.apply(UPDATE);
@@ -193,6 +202,31 @@ describe('BookSync: two connections of one stream (a 64008 handover)', () => {
       fault: { code: 'book-sequence-gap' },
     });
     expect(ahead.lastBreak).toMatchObject({ code: 'book-sequence-gap', at: 2 });
+  });
+
+  it("drops the replacement's lagging snapshot and updates until it catches up", () => {
+    const sync = new BookSync(SYMBOL);
+    sync.apply(SNAPSHOT, undefined, a);
+    sync.apply(UPDATE, undefined, a);
+    sync.apply(message({ seqId: 108, prevSeqId: 104 }), undefined, a);
+    const lagging = { ...SNAPSHOT, bids: [level('1', '1')] };
+    expect(sync.apply(lagging, undefined, b)).toEqual({ outcome: 'duplicate' });
+    expect(sync.apply(UPDATE, undefined, b)).toEqual({ outcome: 'duplicate' });
+    const next = message({ seqId: 112, prevSeqId: 108, asks: [level('63921.9', '1')] });
+    expect(sync.apply(next, undefined, b)).toEqual({
+      outcome: 'applied',
+    });
+    expect(sync.seqId).toBe(112);
+    expect(sync.book.bestBid()).toEqual([63921.4, 421.93]);
+  });
+
+  it('takes what does not chain from the other socket as a break once its own fell quiet', () => {
+    const sync = new BookSync(SYMBOL);
+    sync.apply(SNAPSHOT, undefined, a);
+    const late = { connectionId: 'b', receivedAt: 1 + COPY_WINDOW_MS + 1 };
+    expect(sync.apply(message({ seqId: 90, prevSeqId: 80 }), undefined, late)).toMatchObject({
+      outcome: 'invalidated',
+    });
   });
 
   it('keeps a books5 book from going back in time on an older copy from the other socket', () => {
