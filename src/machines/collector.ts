@@ -464,6 +464,22 @@ export function createCollectorMachine(deps: CollectorDeps) {
   ): CollectorContext {
     const sub = findSubscription(context, channel, symbol);
     if (sub === undefined || isOut(sub)) return context;
+    // The frame that raised it may have come on another group's socket (the feed's watch on
+    // stalled books runs on any frame): the requests go where the book's group is served.
+    const on = context.connections[connectionId]?.group === sub.group ? connectionId : undefined;
+    const target = on ?? context.primary[sub.group];
+    if (target === undefined) return context;
+    return resync(fx, context, target, sub, reason);
+  }
+
+  function resync(
+    fx: Effect[],
+    context: CollectorContext,
+    connectionId: string,
+    sub: SubscriptionRecord,
+    reason: string,
+  ): CollectorContext {
+    const { channel, symbol } = sub;
     const now = deps.now();
     const recent = sub.resyncTimes.filter((at) => at > now - RESYNC_WINDOW_MS);
     if (recent.length >= MAX_RESYNCS) {

@@ -241,10 +241,9 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
         clock,
         wanted: wantedEvents(config),
         channels: subscribedChannels(adapter, config),
-        isBookOut: (channel, symbol) => {
-          const sub = childSnapshot(id)?.context.subscriptions[`${channel}:${symbol}`];
-          return sub?.state === 'quarantined' || sub?.state === 'failed';
-        },
+        bookSubscription: (channel, symbol) =>
+          childSnapshot(id)?.context.subscriptions[`${channel}:${symbol}`]?.state,
+        staleBookMs: config.timers.silenceMs.orderbook,
         ...backfillTarget(adapter, config),
         ...bookSnapshotTarget(adapter, config),
         emit: emitData,

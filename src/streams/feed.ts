@@ -13,6 +13,7 @@ import type {
   TradeEvent,
 } from './events.ts';
 import type { FaultCode } from './faults.ts';
+import type { SubscriptionState } from './telemetry.ts';
 
 /**
  * A collector's hot path: frame → adapter.parse → dedupe → `emit`. Market data never becomes a
@@ -71,10 +72,17 @@ export interface FeedOptions {
    */
   readonly channels?: ReadonlySet<string>;
   /**
-   * Whether a book's subscription is out (quarantined, failed): asked when a snapshot arrives or
-   * a book that is not live could start again, so that nothing in flight revives it.
+   * The state of a book's subscription (`active`, `quarantined`…), from the collector. Asked
+   * when a snapshot arrives or a book that is not live could start again, so that nothing in
+   * flight revives a book that is out, and by the watch on books that stay down.
    */
-  readonly isBookOut?: (channel: string, symbol: string) => boolean;
+  readonly bookSubscription?: (channel: string, symbol: string) => SubscriptionState | undefined;
+  /**
+   * A book whose subscription is active but which has not been live for this long is resynced
+   * (`book-stalled`): a snapshot that never came, a resubscribe nobody answered with data.
+   * 0 or absent: not watched.
+   */
+  readonly staleBookMs?: number;
   /** Called after a maintained book changed (applied, reset, invalidated). */
   readonly bookChanged?: (sync: BookSync, channel: string) => void;
 }
@@ -131,6 +139,9 @@ interface Bootstrap {
   restingUntil: number;
 }
 
+/** How often, at most, books are checked for staying down while subscribed. */
+const BOOK_WATCH_INTERVAL_MS = 1_000;
+
 /** What the collector machine is to do next for a backfill. */
 export type BackfillStep =
   | {
@@ -162,6 +173,9 @@ export class CollectorFeed implements FrameSink {
   private pendingControl: ControlMessage | undefined;
   /** One maintained book per channel and symbol: `books` and `bbo-tbt` of one instrument differ. */
   private readonly books = new Map<string, BookSync>();
+  /** When each book's subscription was first seen active by `watchBooks`, by `channel:symbol`. */
+  private readonly activeSince = new Map<string, number>();
+  private nextBookWatch = 0;
   /** Where the book messages being applied came from; one object, reused for every frame. */
   private readonly source: { connectionId: string; receivedAt: number } = {
     connectionId: '',
@@ -177,6 +191,15 @@ export class CollectorFeed implements FrameSink {
 
   constructor(private readonly options: FeedOptions) {
     this.context = { collectorId: options.collectorId, receivedAt: 0 };
+    // Every wanted book exists from the start, `syncing`, so that one that never gets a message
+    // is still seen (status, getBook) and watched.
+    const bookChannels = [...(options.channels ?? [])].filter(
+      (channel) => options.adapter.bookDepth?.(channel) !== undefined,
+    );
+    for (const [symbol, types] of options.wanted) {
+      if (!types.has('book_change')) continue;
+      for (const channel of bookChannels) this.bookFor(channel, symbol);
+    }
   }
 
   ingest(text: string, connectionId: string, receivedAt: number): ControlMessage | undefined {
@@ -198,12 +221,55 @@ export class CollectorFeed implements FrameSink {
         }
       }
     }
+    if (receivedAt >= this.nextBookWatch) this.watchBooks(receivedAt);
     if (this.pendingControl !== undefined) {
       const control = this.pendingControl;
       this.pendingControl = undefined;
       return control;
     }
     return result.control;
+  }
+
+  /**
+   * At most once a second, on the collector's own frames: a book whose subscription has been
+   * active for `staleBookMs` without the book being live is asked for again, one book per frame.
+   * (A collector whose frames stop altogether is the data-silence watch's to recycle.)
+   */
+  private watchBooks(now: number): void {
+    this.nextBookWatch = now + BOOK_WATCH_INTERVAL_MS;
+    const staleMs = this.options.staleBookMs ?? 0;
+    const stateOf = this.options.bookSubscription;
+    if (staleMs <= 0 || stateOf === undefined) return;
+    for (const [key, sync] of this.books) {
+      const channel = key.slice(0, key.indexOf(':'));
+      if (stateOf(channel, sync.symbol) !== 'active') {
+        this.activeSince.delete(key);
+        continue;
+      }
+      const since = this.activeSince.get(key);
+      if (since === undefined) this.activeSince.set(key, now);
+      if (since === undefined || sync.state === 'live') continue;
+      // A snapshot request under way has its own deadline.
+      if (this.bootstraps.get(key)?.fetching === true) continue;
+      const downFor = now - Math.max(since, sync.stateSince);
+      if (downFor < staleMs || this.pendingControl !== undefined) continue;
+      const detail = `${sync.symbol}: the ${channel} book is subscribed but not live for ${Math.round(downFor / 1000)} s`;
+      this.recordFault({
+        code: 'book-stalled',
+        detail,
+        sample: undefined,
+        connectionId: undefined,
+      });
+      sync.lastBreak = { code: 'book-stalled', detail, at: now };
+      this.activeSince.delete(key);
+      this.bootstraps.delete(key);
+      this.source.connectionId = '';
+      this.source.receivedAt = now;
+      this.pendingControl =
+        this.options.bookSnapshot?.mode === 'rest'
+          ? this.startBootstrap(channel, sync.symbol, this.source)
+          : { kind: 'resync', channel, symbol: sync.symbol, reason: 'book-stalled' };
+    }
   }
 
   /**
@@ -293,8 +359,8 @@ export class CollectorFeed implements FrameSink {
           this.stats.duplicatesDropped++;
           break;
         case 'dropped':
-          this.stats.faultsByCode[result.fault.code] =
-            (this.stats.faultsByCode[result.fault.code] ?? 0) + 1;
+          // Counted, never reported: the break before it was, and a storm of these says nothing.
+          this.countQuietFault(result.fault.code);
           break;
         case 'invalidated':
           this.recordFault({
@@ -363,7 +429,8 @@ export class CollectorFeed implements FrameSink {
   }
 
   private isOut(book: { readonly channel: string; readonly symbol: string }): boolean {
-    return this.options.isBookOut?.(book.channel, book.symbol) === true;
+    const state = this.options.bookSubscription?.(book.channel, book.symbol);
+    return state === 'quarantined' || state === 'failed';
   }
 
   private isWanted(event: MarketEvent, connectionId: string): boolean {
@@ -428,8 +495,7 @@ export class CollectorFeed implements FrameSink {
   ): void {
     if (boot.restingUntil > 0) {
       if (source.receivedAt < boot.restingUntil) {
-        this.stats.faultsByCode['book-not-synced'] =
-          (this.stats.faultsByCode['book-not-synced'] ?? 0) + 1;
+        this.countQuietFault('book-not-synced');
         return;
       }
       // Rested: this update begins a new bootstrap.
@@ -489,7 +555,10 @@ export class CollectorFeed implements FrameSink {
       boot.attempts++;
       if (boot.attempts >= MAX_SNAPSHOT_ATTEMPTS) {
         boot.fetching = false;
-        boot.restingUntil = this.options.clock.now() + BOOTSTRAP_REST_MS;
+        const now = this.options.clock.now();
+        boot.restingUntil = now + BOOTSTRAP_REST_MS;
+        const why = `${symbol}: ${detail ?? 'no usable snapshot'}`;
+        this.bookFor(channel, symbol).lastBreak = { code: 'rest-error', detail: why, at: now };
         this.recordFault({
           code: 'rest-error',
           detail: `${symbol}: ${detail ?? 'no usable snapshot'}; trying again after ${BOOTSTRAP_REST_MS / 1000} s`,
@@ -592,7 +661,7 @@ export class CollectorFeed implements FrameSink {
     let sync = this.books.get(key);
     if (sync === undefined) {
       const depth = this.options.adapter.bookDepth?.(channel);
-      sync = new BookSync(symbol, depth === undefined ? {} : { depth });
+      sync = new BookSync(symbol, depth === undefined ? {} : { depth }, this.options.clock.now());
       this.books.set(key, sync);
     }
     return sync;
@@ -645,7 +714,7 @@ export class CollectorFeed implements FrameSink {
     const now = this.options.clock.now();
     for (const [key, sync] of this.books) {
       if (sync.state === 'syncing') continue;
-      sync.reset();
+      sync.reset(now);
       this.emitBookReset(
         {
           exchange: this.options.adapter.id,
@@ -677,6 +746,12 @@ export class CollectorFeed implements FrameSink {
       nextCheckMs = Math.min(nextCheckMs, Math.max(1, threshold - silent));
     }
     return { stalled, silentMs, nextCheckMs: Number.isFinite(nextCheckMs) ? nextCheckMs : 60_000 };
+  }
+
+  /** A fault counted in the totals but not reported one by one. */
+  private countQuietFault(code: FaultCode): void {
+    this.stats.faults++;
+    this.stats.faultsByCode[code] = (this.stats.faultsByCode[code] ?? 0) + 1;
   }
 
   recordFault(fault: FeedFault): void {

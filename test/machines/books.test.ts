@@ -500,4 +500,29 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
     expect(t.mock.restRequests).toHaveLength(2);
     expect(faultsOf(t, 'books')).toMatchObject({ 'rest-error': 1 });
   });
+
+  it('resyncs a subscribed book that never goes live, while the others stay busy', async () => {
+    const t = await subscribedBooks(['BTC-USDT', 'ETH-USDT']);
+    const booksStatus = () => t.manager.getCollector('books')?.getStatus().books ?? [];
+    // Seen from the start, although the exchange has sent it nothing.
+    expect(booksStatus().map((b) => [b.symbol, b.state])).toContainEqual(['BTC-USDT', 'syncing']);
+    t.mock.sendRaw(bookFrame('ETH-USDT', 'snapshot', 1, -1, [['10', '1']], [['11', '1']]));
+    let seq = 1;
+    for (let i = 0; i < 120 && bookRequests(t, 'unsubscribe').length === 0; i++) {
+      t.advance(1_000);
+      t.mock.sendRaw(bookFrame('ETH-USDT', 'update', seq + 1, seq, [['10', String(i + 2)]], []));
+      seq++;
+      await t.until(() => t.manager.getBook('ETH-USDT')?.sequence === seq, `ETH at ${seq}`);
+    }
+    // silenceMs.orderbook (90 s) after its subscription was seen active.
+    expect(bookRequests(t, 'unsubscribe')).toHaveLength(1);
+    expect(seq).toBeGreaterThan(90);
+    expect(faultsOf(t, 'books')).toMatchObject({ 'book-stalled': 1 });
+    expect(booksStatus().find((b) => b.symbol === 'BTC-USDT')?.lastFault?.code).toBe(
+      'book-stalled',
+    );
+    expect(bookRequests(t, 'unsubscribe', 'ETH-USDT')).toEqual([]);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 5, -1, [['100', '1']], [['101', '1']]));
+    await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live at last');
+  });
 });

@@ -351,7 +351,13 @@ export function planBookBootstrap(
   }
   const kept = updates.filter((update) => (update.seqId as number) > at);
   const first = kept[0];
-  if (first === undefined) return { outcome: 'wait' };
+  if (first === undefined) {
+    // Exactly at the newest buffered update, the snapshot holds the whole buffer: the book can
+    // go live now and chain on from it. Further ahead, the updates in between are still due.
+    const newest = updates[updates.length - 1]?.seqId;
+    if (newest === at) return { outcome: 'ready', snapshot, updates: [], snapshotSeqId: at };
+    return { outcome: 'wait' };
+  }
   const bridge = first.prevSeqId as number;
   if (bridge > at) {
     return { outcome: 'restart', detail: `the buffer skips from ${bridge} past snapshot ${at}` };

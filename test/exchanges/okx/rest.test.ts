@@ -392,10 +392,20 @@ describe('planBookBootstrap', () => {
   });
 
   it.each([
-    ['newer than every buffered update', 22, buffer],
+    ['newer than every buffered update', 23, buffer],
     ['fetched before any update arrived', 15, []],
   ])('waits for more updates when the snapshot is %s', (_, seqId, buffered) => {
     expect(planBookBootstrap(snapshot(seqId), buffered)).toEqual({ outcome: 'wait' });
+  });
+
+  it('goes live on the snapshot alone when it is exactly at the newest buffered update', () => {
+    const newest = buffer[buffer.length - 1]?.seqId ?? 0;
+    expect(planBookBootstrap(snapshot(newest), buffer)).toEqual({
+      outcome: 'ready',
+      snapshot: snapshot(newest),
+      updates: [],
+      snapshotSeqId: newest,
+    });
   });
 
   it('ignores pushed snapshots and idle keep-alives at or before the snapshot', () => {
