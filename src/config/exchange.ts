@@ -2,7 +2,12 @@ import { ChannelOptionError } from '../exchanges/errors.ts';
 import { getExchange, hasExchange, supportedExchanges } from '../exchanges/registry.ts';
 import type { ChannelOptions, ExchangeAdapter } from '../exchanges/types.ts';
 import type { DataType } from '../streams/events.ts';
-import { type CollectorConfig, type ConfigIssue, symbolsOf } from './schema.ts';
+import {
+  type CollectorConfig,
+  type ConfigIssue,
+  collectorConfigSchema,
+  symbolsOf,
+} from './schema.ts';
 
 /**
  * What the schema cannot know about a collector: that its exchange is registered and accepts its
@@ -16,8 +21,14 @@ const OPTION_DATA_TYPE: Readonly<Record<keyof ChannelOptions, DataType>> = {
   candleInterval: 'candle',
 };
 
+/** The fields of a collector config the adapter is asked about. */
+export type CheckedFields = Pick<
+  CollectorConfig,
+  'exchange' | 'symbol' | 'symbols' | 'dataTypes' | 'bookChannel' | 'candleInterval'
+>;
+
 /** The issues of one collector; fields start with `prefix` (`collectors.0`), if any. */
-export function checkAgainstExchange(config: CollectorConfig, prefix = ''): ConfigIssue[] {
+export function checkAgainstExchange(config: CheckedFields, prefix = ''): ConfigIssue[] {
   const field = (path: string) => (prefix === '' ? path : `${prefix}.${path}`);
   if (!hasExchange(config.exchange)) {
     const expected = `one of the supported exchanges: ${supportedExchanges().join(', ')}`;
@@ -40,7 +51,7 @@ export function checkAgainstExchange(config: CollectorConfig, prefix = ''): Conf
 }
 
 /** The options that pick a collector's channels, as `channelFor` takes them. */
-export function channelOptions(config: CollectorConfig): ChannelOptions {
+export function channelOptions(config: CheckedFields): ChannelOptions {
   return {
     ...(config.bookChannel === undefined ? {} : { bookChannel: config.bookChannel }),
     ...(config.candleInterval === undefined ? {} : { candleInterval: config.candleInterval }),
@@ -55,7 +66,7 @@ export function channelOptions(config: CollectorConfig): ChannelOptions {
  */
 function channelIssues(
   adapter: ExchangeAdapter,
-  config: CollectorConfig,
+  config: CheckedFields,
   field: (path: string) => string,
 ): ConfigIssue[] {
   const options = channelOptions(config);
@@ -79,7 +90,7 @@ function channelIssues(
 function channelIssue(
   error: unknown,
   dataType: DataType,
-  config: CollectorConfig,
+  config: CheckedFields,
   field: (path: string) => string,
 ): ConfigIssue {
   if (error instanceof ChannelOptionError) {
@@ -93,4 +104,39 @@ function channelIssue(
     received: dataType,
     expected: `a data type the adapter can subscribe to (${message})`,
   };
+}
+
+/**
+ * `checkAgainstExchange` on a collector as given (`unknown`, before the schema), for the fields
+ * the schema accepts even when others of the collector are refused: a bad `bookSnapshot` does not
+ * hide a bad `bookChannel` until it is fixed. Nothing while the exchange, the symbols or the data
+ * types are refused themselves, as the adapter would be asked about a guess; a `bookChannel` or
+ * `candleInterval` the schema refuses is left out. Repeats in a list are the schema's to report:
+ * the list is checked as it is, so the fields keep the indexes of the file.
+ */
+export function checkAsFarAsParsed(entry: unknown, prefix = ''): ConfigIssue[] {
+  if (!isRecord(entry)) return [];
+  const { shape } = collectorConfigSchema;
+  const exchange = shape.exchange.safeParse(entry.exchange);
+  const symbol = shape.symbol.safeParse(entry.symbol);
+  const symbols = shape.symbols.safeParse(entry.symbols);
+  const dataTypes = shape.dataTypes.safeParse(entry.dataTypes);
+  if (!exchange.success || !symbol.success || !symbols.success || !dataTypes.success) return [];
+  // Neither or both: the schema says so, and which symbols are meant is not known.
+  if ((symbol.data === undefined) === (symbols.data === undefined)) return [];
+  const bookChannel = shape.bookChannel.safeParse(entry.bookChannel);
+  const candleInterval = shape.candleInterval.safeParse(entry.candleInterval);
+  const fields: CheckedFields = {
+    exchange: exchange.data,
+    symbol: symbol.data,
+    symbols: symbols.data,
+    dataTypes: dataTypes.data,
+    bookChannel: bookChannel.success ? bookChannel.data : undefined,
+    candleInterval: candleInterval.success ? candleInterval.data : undefined,
+  };
+  return checkAgainstExchange(fields, prefix);
+}
+
+function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

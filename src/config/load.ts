@@ -1,6 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { checkAgainstExchange } from './exchange.ts';
+import { checkAsFarAsParsed } from './exchange.ts';
 import { checkPrivateFile, readConfigFile } from './files.ts';
+import { parseConfig } from './issues.ts';
 import { findSecretFields } from './redact.ts';
 import {
   type ConfigIssue,
@@ -9,8 +10,8 @@ import {
   DEFAULT_EXCHANGE,
   DEFAULT_SUPERVISION,
   DEFAULT_TIMERS,
-  parseServiceConfig,
   type ServiceConfig,
+  serviceConfigSchema,
 } from './schema.ts';
 
 export { readConfigFile } from './files.ts';
@@ -203,12 +204,34 @@ export async function loadServiceConfig(options: LoadConfigOptions): Promise<Ser
   const fromEnv = envOverrides(options.env, issues);
   const fromFlags = flagOverrides(options.flags, issues);
   if (issues.length > 0) throw configError(issues);
-  const parsed = parseServiceConfig(merge(fromFile, combine(fromEnv, fromFlags)));
-  const exchangeIssues = parsed.collectors.flatMap((collector, i) =>
-    checkAgainstExchange(collector, `collectors.${i}`),
-  );
-  if (exchangeIssues.length > 0) throw configError(exchangeIssues);
+  const parsed = validate(merge(fromFile, combine(fromEnv, fromFlags)));
   return file === undefined ? parsed : withPathsFrom(file, parsed);
+}
+
+/**
+ * The schema's checks and the exchange's, reported together: the exchange's run on what the
+ * schema accepted of each collector, even when other fields failed, so one run lists every
+ * mistake that can be found.
+ */
+function validate(input: unknown): ServiceConfig {
+  const result = parseConfig(serviceConfigSchema, input, '');
+  const collectors = isRecord(input) && Array.isArray(input.collectors) ? input.collectors : [];
+  const exchangeIssues = collectors.flatMap((entry: unknown, i) =>
+    checkAsFarAsParsed(entry, `collectors.${i}`),
+  );
+  if (result.success && exchangeIssues.length === 0) return result.data;
+  const schemaIssues = result.success ? [] : result.issues;
+  throw configError(byCollector([...schemaIssues, ...exchangeIssues]));
+}
+
+/** The issues of the service first, then each collector's together, in the order found. */
+function byCollector(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const rank = (issue: ConfigIssue) => {
+    const match = /^collectors\.(\d+)(?:\.|$)/.exec(issue.field);
+    return match === null ? -1 : Number(match[1]);
+  };
+  // The sort is stable: within a collector, the schema's issues in its order, then the exchange's.
+  return [...issues].sort((a, b) => rank(a) - rank(b));
 }
 
 /**

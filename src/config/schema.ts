@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DATA_TYPES } from '../streams/events.ts';
-import { CENSOR, isSecretKey, redactFields } from './redact.ts';
+import { parseConfig } from './issues.ts';
+import { CENSOR } from './redact.ts';
 
 /**
  * Configuration schemas. Every default lives in `DEFAULT_TIMERS` and the schemas below, nowhere
@@ -69,6 +70,32 @@ const MAX_TIMER_MS = 2_147_483_647;
 const ms = z.number().int().nonnegative().max(MAX_TIMER_MS);
 const positiveMs = z.number().int().positive().max(MAX_TIMER_MS);
 
+/**
+ * When a refinement of a mapping runs: as soon as the fields it reads parsed, whatever else
+ * failed. Zod skips a refinement after any failure by default, so its issue would only show once
+ * every other one was fixed: one more round of `config validate` for nothing.
+ */
+function onceParsed(...keys: readonly string[]): z.core.$ZodSuperRefineParams {
+  const read: ReadonlySet<PropertyKey> = new Set(keys);
+  return {
+    when: (payload) =>
+      isRecord(payload.value) &&
+      payload.issues.every((issue) => issue.path === undefined || !read.has(issue.path[0] ?? '')),
+  };
+}
+
+/** The same for the check of collector ids: every collector a mapping, no id refused. */
+const idsParsed: z.core.$ZodSuperRefineParams = {
+  when: (payload) =>
+    Array.isArray(payload.value) &&
+    payload.value.every(isRecord) &&
+    payload.issues.every((issue) => issue.path?.[1] !== 'id'),
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export const backoffSchema = z
   .strictObject({
     initialMs: positiveMs.default(DEFAULT_TIMERS.backoff.initialMs),
@@ -77,16 +104,19 @@ export const backoffSchema = z
     jitter: z.number().min(0).max(1).default(DEFAULT_TIMERS.backoff.jitter),
     stableAfterMs: ms.default(DEFAULT_TIMERS.backoff.stableAfterMs),
   })
-  .superRefine((value, ctx) => {
-    if (value.initialMs > value.maxMs) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'initialMs not above maxMs',
-        path: ['initialMs'],
-        input: value.initialMs,
-      });
-    }
-  });
+  .superRefine(
+    (value, ctx) => {
+      if (value.initialMs > value.maxMs) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'initialMs not above maxMs',
+          path: ['initialMs'],
+          input: value.initialMs,
+        });
+      }
+    },
+    onceParsed('initialMs', 'maxMs'),
+  );
 
 export const silenceSchema = z.strictObject({
   trade: ms.default(DEFAULT_TIMERS.silenceMs.trade),
@@ -141,7 +171,7 @@ export const restartBackoffSchema = z
     factor: factorSchema.default(DEFAULT_SUPERVISION.backoff.factor),
     jitter: jitterSchema.default(DEFAULT_SUPERVISION.backoff.jitter),
   })
-  .superRefine(minNotAboveMax);
+  .superRefine(minNotAboveMax, onceParsed('minMs', 'maxMs'));
 
 /** The same fields without defaults: an override names only what it changes. */
 const restartBackoffOverrideSchema = z
@@ -151,7 +181,7 @@ const restartBackoffOverrideSchema = z
     factor: factorSchema.optional(),
     jitter: jitterSchema.optional(),
   })
-  .superRefine(minNotAboveMax);
+  .superRefine(minNotAboveMax, onceParsed('minMs', 'maxMs'));
 
 /** The restart policy of a manager. */
 export const supervisionSchema = z.strictObject({
@@ -202,19 +232,22 @@ export const credentialsSchema = z
     secretKey: secretSchema.optional(),
     passphrase: secretSchema.optional(),
   })
-  .superRefine((value, ctx) => {
-    for (const name of SECRET_NAMES) {
-      const envKey = `${name}Env` as const;
-      if (value[name] === undefined || value[envKey] === undefined) continue;
-      // The variable's name is the input: the literal is a secret and must not be quoted back.
-      ctx.addIssue({
-        code: 'custom',
-        message: `${name} or ${envKey}, not both`,
-        path: [envKey],
-        input: value[envKey],
-      });
-    }
-  });
+  .superRefine(
+    (value, ctx) => {
+      for (const name of SECRET_NAMES) {
+        const envKey = `${name}Env` as const;
+        if (value[name] === undefined || value[envKey] === undefined) continue;
+        // The variable's name is the input: the literal is a secret and must not be quoted back.
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} or ${envKey}, not both`,
+          path: [envKey],
+          input: value[envKey],
+        });
+      }
+    },
+    onceParsed(...SECRET_NAMES, ...SECRET_NAMES.map((name) => `${name}Env`)),
+  );
 
 /** A secrets file named by `credentials.file`: the secrets themselves, nothing else. */
 export const secretsFileSchema = z.strictObject({
@@ -259,25 +292,54 @@ export const collectorConfigSchema = z
     /** Credentials for private channels; the service's `credentials` when absent. */
     credentials: credentialsSchema.optional(),
   })
+  .superRefine(
+    (value, ctx) => {
+      // `input` names the field's own value: without it the issue would quote the whole collector.
+      if (value.symbol === undefined && value.symbols === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'symbol or symbols is required',
+          path: ['symbols'],
+          input: undefined,
+        });
+      }
+      if (value.symbol !== undefined && value.symbols !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'give symbol or symbols, not both',
+          path: ['symbol'],
+          input: value.symbol,
+        });
+      }
+      // The collector subscribes once per symbol and data type anyway: a repeat is a slip (a
+      // symbol meant to be another one), and the summary of `config validate` would echo it.
+      // Checked apart from the data types, so either is reported while the other is refused.
+      for (const [i, symbol] of repeats(value.symbols ?? [])) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'a symbol not listed before',
+          path: ['symbols', i],
+          input: symbol,
+        });
+      }
+    },
+    onceParsed('symbol', 'symbols'),
+  )
   .superRefine((value, ctx) => {
-    // `input` names the field's own value: without it the issue would quote the whole collector.
-    if (value.symbol === undefined && value.symbols === undefined) {
+    for (const [i, dataType] of repeats(value.dataTypes)) {
       ctx.addIssue({
         code: 'custom',
-        message: 'symbol or symbols is required',
-        path: ['symbols'],
-        input: undefined,
+        message: 'a data type not listed before',
+        path: ['dataTypes', i],
+        input: dataType,
       });
     }
-    if (value.symbol !== undefined && value.symbols !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give symbol or symbols, not both',
-        path: ['symbol'],
-        input: value.symbol,
-      });
-    }
-  });
+  }, onceParsed('dataTypes'));
+
+/** The items of a list that an earlier item already named, with their indexes. */
+function repeats<T>(items: readonly T[]): [number, T][] {
+  return items.flatMap((item, i): [number, T][] => (items.indexOf(item) < i ? [[i, item]] : []));
+}
 
 /** The exchange of the one collector that flags or environment describe when no file is given. */
 export const DEFAULT_EXCHANGE = 'okx';
@@ -347,7 +409,7 @@ export const serviceConfigSchema = z.strictObject({
         }
         seen.add(collector.id);
       });
-    }),
+    }, idsParsed),
 });
 
 /** A collector config as a user writes it (defaults optional). */
@@ -399,19 +461,11 @@ function describeReceived(value: unknown): string {
   return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-function toConfigError(error: z.ZodError, prefix: string): ConfigError {
-  const issues = error.issues.map((issue): ConfigIssue => {
-    const field = [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.');
-    // A misplaced or mistyped secret is reported by its field, never by its value.
-    const last = issue.path.at(-1);
-    const secret = typeof last === 'string' && isSecretKey(last) && issue.input !== undefined;
-    return {
-      field: field === '' ? '(root)' : field,
-      received: secret ? CENSOR : redactFields(issue.input),
-      expected: issue.message,
-    };
-  });
-  return configError(issues);
+/** The parsed value, or a `ConfigError` naming every issue. */
+function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, prefix: string): z.output<S> {
+  const result = parseConfig(schema, input, prefix);
+  if (!result.success) throw configError(result.issues);
+  return result.data;
 }
 
 /** A `ConfigError` whose message lists every issue, one line each, for checks beyond the schema. */
@@ -424,35 +478,28 @@ export function configError(issues: readonly ConfigIssue[]): ConfigError {
 
 /** Validates a collector config and applies defaults; throws `ConfigError`. */
 export function parseCollectorConfig(input: unknown, fieldPrefix = ''): CollectorConfig {
-  const result = collectorConfigSchema.safeParse(input, { reportInput: true });
-  if (!result.success) throw toConfigError(result.error, fieldPrefix);
-  return result.data;
+  return parseOrThrow(collectorConfigSchema, input, fieldPrefix);
 }
 
 /** Validates a supervision policy and applies defaults; throws `ConfigError`. */
 export function parseSupervision(input: unknown, fieldPrefix = 'supervisor'): SupervisionConfig {
-  const result = supervisionSchema.safeParse(input ?? {}, { reportInput: true });
-  if (!result.success) throw toConfigError(result.error, fieldPrefix);
-  return result.data;
+  return parseOrThrow(supervisionSchema, input ?? {}, fieldPrefix);
 }
 
 /** Validates a service config and applies defaults; throws `ConfigError`. */
 export function parseServiceConfig(input: unknown): ServiceConfig {
-  const result = serviceConfigSchema.safeParse(input, { reportInput: true });
-  if (!result.success) throw toConfigError(result.error, '');
-  return result.data;
+  return parseOrThrow(serviceConfigSchema, input, '');
 }
 
 /** Validates the content of a secrets file; throws `ConfigError` naming fields, never values. */
 export function parseSecretsFile(input: unknown, fieldPrefix: string): SecretsFile {
-  const result = secretsFileSchema.safeParse(input, { reportInput: true });
+  const result = parseConfig(secretsFileSchema, input, fieldPrefix);
   if (result.success) return result.data;
-  // Whatever the file holds may be a secret, wherever it sits: no value is quoted back.
-  const { issues } = toConfigError(result.error, fieldPrefix);
-  throw configError(issues.map((issue) => ({ ...issue, received: CENSOR })));
+  // Whatever the file holds may be a secret, wherever it sits, its keys too: nothing is quoted.
+  throw configError(result.issues.map((issue) => ({ ...issue, received: CENSOR })));
 }
 
 /** The symbols of a collector config, whichever of `symbol` and `symbols` was given. */
-export function symbolsOf(config: CollectorConfig): string[] {
+export function symbolsOf(config: Pick<CollectorConfig, 'symbol' | 'symbols'>): string[] {
   return config.symbols ?? (config.symbol === undefined ? [] : [config.symbol]);
 }

@@ -298,6 +298,139 @@ describe('loadServiceConfig: refusals', () => {
   });
 });
 
+describe('loadServiceConfig: every issue in one run', () => {
+  it("reports the exchange's issues with the schema's, not after them", async () => {
+    const path = await file(
+      'four-mistakes.yaml',
+      `collectors:
+  - exchange: okx
+    symbols: [BTC-USDT]
+    dataTypes: [orderbook, candle]
+    bookSnapshot: REST
+    backfil: false
+    bookChannel: books400
+    candleInterval: 2m
+`,
+    );
+    const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+      ['collectors.0.bookSnapshot', 'REST'],
+      ['collectors.0', 'backfil'],
+      ['collectors.0.bookChannel', 'books400'],
+      ['collectors.0.candleInterval', '2m'],
+    ]);
+  });
+
+  it('asks the exchange about each collector whose exchange, symbols and data types parsed', async () => {
+    const path = await file(
+      'many-mistakes.yaml',
+      `logLevel: loud
+collectors:
+  - { exchange: okx, symbols: [BTC-USDT], dataTypes: [trade, trades], bookChannel: books400 }
+  - { exchange: okx, symbols: [btc_usdt], bookSnapshot: push, candleInterval: 2m }
+  - { exchange: okx, symbol: BTC-USDT, timers: { pingIntervalMs: -1 }, bookChannel: '' }
+`,
+    );
+    const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+    // The first collector's data types are refused: what it collects, hence which channels its
+    // options pick, is not known. An option the schema refuses is not asked about either.
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+      ['logLevel', 'loud'],
+      ['collectors.0.dataTypes.1', 'trades'],
+      ['collectors.1.bookSnapshot', 'push'],
+      ['collectors.1.symbols.0', 'btc_usdt'],
+      ['collectors.1.candleInterval', '2m'],
+      ['collectors.2.bookChannel', ''],
+      ['collectors.2.timers.pingIntervalMs', -1],
+    ]);
+  });
+
+  it('reports the checks across fields while another field is refused', async () => {
+    const path = await file(
+      'cross-field.yaml',
+      `collectors:
+  - { id: a, exchange: okx, symbol: A-B, symbols: [A-B], bookSnapshot: REST }
+  - id: a
+    exchange: okx
+    symbol: A-B
+    timers: { backoff: { initialMs: 9000, maxMs: 1000, factor: 0 } }
+`,
+    );
+    const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+    expect(error.issues.map((i) => [i.field, i.expected])).toEqual([
+      ['collectors.0.bookSnapshot', 'one of auto, rest'],
+      ['collectors.0.symbol', 'give symbol or symbols, not both'],
+      ['collectors.1.timers.backoff.factor', 'a number of at least 1'],
+      ['collectors.1.timers.backoff.initialMs', 'initialMs not above maxMs'],
+      ['collectors.1.id', 'an id no other collector uses'],
+    ]);
+  });
+});
+
+describe('loadServiceConfig: repeats', () => {
+  it('refuses a symbol or a data type listed twice, naming the repeat', async () => {
+    const path = await file(
+      'repeats.yaml',
+      'collectors:\n  - { exchange: okx, symbols: [BTC-USDT, BTC-USDT], dataTypes: [orderbook, orderbook] }\n',
+    );
+    const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+    expect(error.issues).toEqual([
+      {
+        field: 'collectors.0.symbols.1',
+        received: 'BTC-USDT',
+        expected: 'a symbol not listed before',
+      },
+      {
+        field: 'collectors.0.dataTypes.1',
+        received: 'orderbook',
+        expected: 'a data type not listed before',
+      },
+    ]);
+    expect(error.message).toContain(
+      'collectors.0.symbols.1: got "BTC-USDT", expected a symbol not listed before',
+    );
+  });
+
+  it('refuses repeats from flags and the environment, spaces aside', async () => {
+    for (const { env, flags } of [
+      { env: {}, flags: { symbols: 'BTC-USDT, ETH-USDT ,BTC-USDT' } },
+      { env: { [ENV.symbols]: 'BTC-USDT,ETH-USDT,BTC-USDT' }, flags: {} },
+    ]) {
+      const error = await configErrorOf(loadServiceConfig({ env, flags }));
+      expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+        ['collectors.0.symbols.2', 'BTC-USDT'],
+      ]);
+    }
+    const flags = { symbols: 'BTC-USDT', dataTypes: 'trade,ticker,trade' };
+    const error = await configErrorOf(loadServiceConfig({ env: {}, flags }));
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+      ['collectors.0.dataTypes.2', 'trade'],
+    ]);
+  });
+
+  it("keeps the file's indexes for the exchange's issues when a symbol is repeated", async () => {
+    const path = await file(
+      'repeat-and-typo.yaml',
+      'collectors:\n  - { exchange: okx, symbols: [BTC-USDT, BTC-USDT, btc_usdt], bookChannel: books400 }\n',
+    );
+    const error = await configErrorOf(loadServiceConfig({ file: path, env: {}, flags: {} }));
+    expect(error.issues.map((i) => [i.field, i.received])).toEqual([
+      ['collectors.0.symbols.1', 'BTC-USDT'],
+      ['collectors.0.symbols.2', 'btc_usdt'],
+      ['collectors.0.bookChannel', 'books400'],
+    ]);
+  });
+
+  it('lets two collectors collect the same symbol', async () => {
+    const path = await file(
+      'same-symbol.yaml',
+      'collectors:\n  - { exchange: okx, symbol: BTC-USDT }\n  - { exchange: okx, symbol: BTC-USDT }\n',
+    );
+    const config = await loadServiceConfig({ file: path, env: {}, flags: {} });
+    expect(config.collectors).toHaveLength(2);
+  });
+});
+
 describe('loadServiceConfig: supervisor, timers and shutdown', () => {
   it('reads the supervisor section of a file, with defaults for the rest', async () => {
     const path = await file(

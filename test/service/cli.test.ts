@@ -161,6 +161,43 @@ describe('market-collector: command line', () => {
     }
   });
 
+  it('exits 2 with the field, the value once and the choices for a flag off its list', async () => {
+    for (const [flag, value, line] of [
+      [
+        '--data-types',
+        'trade,Ticker',
+        'collectors.0.dataTypes.1: got "Ticker", expected one of trade, ticker, orderbook, candle\n',
+      ],
+      [
+        '--book-snapshot',
+        'REST',
+        'collectors.0.bookSnapshot: got "REST", expected one of auto, rest\n',
+      ],
+      [
+        '--log-level',
+        'loud',
+        'logLevel: got "loud", expected one of fatal, error, warn, info, debug, trace, silent\n',
+      ],
+    ] as const) {
+      const h = harness();
+      expect(await main([...RUN, flag, value], h.io)).toBe(2);
+      expect(h.stderr.text()).toBe(`market-collector: invalid configuration\n  ${line}`);
+    }
+  });
+
+  it('exits 2 for a symbol or a data type repeated in the flags, starting nothing', async () => {
+    const h = harness();
+    const argv = ['run', '--symbols', 'BTC-USDT,BTC-USDT', '--data-types', 'trade,trade'];
+    expect(await main(argv, h.io)).toBe(2);
+    expect(h.stderr.text()).toContain(
+      'collectors.0.symbols.1: got "BTC-USDT", expected a symbol not listed before',
+    );
+    expect(h.stderr.text()).toContain(
+      'collectors.0.dataTypes.1: got "trade", expected a data type not listed before',
+    );
+    expect(h.manager.options).toEqual([]);
+  });
+
   it('exits 2 with the usage for an unknown flag, command or none', async () => {
     for (const argv of [['run', '--nope'], ['serve'], [], ['demo', 'extra']]) {
       const h = harness();
@@ -371,6 +408,61 @@ describe('market-collector config validate', () => {
       }
     },
   );
+
+  it("lists every mistake of a file in one run, the exchange's with the schema's", async () => {
+    const path = await configFile(
+      'four-mistakes.yaml',
+      `collectors:
+  - exchange: okx
+    symbols: [BTC-USDT]
+    dataTypes: [orderbook, candle]
+    bookSnapshot: REST
+    backfil: false
+    bookChannel: books400
+    candleInterval: 2m
+`,
+    );
+    for (const argv of [
+      ['config', 'validate', path],
+      ['run', '--config', path],
+    ]) {
+      const h = harness();
+      expect(await main(argv, h.io)).toBe(2);
+      const lines = h.stderr.text().trimEnd().split('\n');
+      expect(lines.slice(0, 4)).toEqual([
+        'market-collector: invalid configuration',
+        '  collectors.0.bookSnapshot: got "REST", expected one of auto, rest',
+        expect.stringMatching(
+          /^ {2}collectors\.0: got "backfil", expected a known key \(did you mean backfill\?\): id, /,
+        ),
+        '  collectors.0.bookChannel: got "books400", expected one of the depth channels that need no login: books, books5, bbo-tbt',
+      ]);
+      expect(lines[4]).toMatch(/^ {2}collectors\.0\.candleInterval: got "2m", expected one of /);
+      expect(lines).toHaveLength(5);
+      expect(h.manager.options).toEqual([]);
+    }
+  });
+
+  it('exits 2 for a symbol or a data type listed twice, as run does', async () => {
+    const path = await configFile(
+      'repeats.yaml',
+      'collectors:\n  - { exchange: okx, symbols: [BTC-USDT, BTC-USDT], dataTypes: [orderbook, orderbook] }\n',
+    );
+    for (const argv of [
+      ['config', 'validate', path],
+      ['run', '--config', path],
+    ]) {
+      const h = harness();
+      expect(await main(argv, h.io)).toBe(2);
+      expect(h.stdout.text()).toBe('');
+      expect(h.stderr.text()).toBe(
+        'market-collector: invalid configuration\n' +
+          '  collectors.0.symbols.1: got "BTC-USDT", expected a symbol not listed before\n' +
+          '  collectors.0.dataTypes.1: got "orderbook", expected a data type not listed before\n',
+      );
+      expect(h.manager.options).toEqual([]);
+    }
+  });
 
   it.skipIf(process.platform === 'win32')(
     'exits 2 for a secret-bearing file others can read, with the chmod to run',
