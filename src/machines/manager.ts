@@ -16,7 +16,7 @@ import type {
   SubscriptionStatus,
 } from '../api.ts';
 import type { BookSync } from '../book/sync.ts';
-import { channelOptions, checkAgainstExchange } from '../config/exchange.ts';
+import { channelOptions, checkAgainstExchange, checkAsFarAsParsed } from '../config/exchange.ts';
 import type { CollectorConfig, CollectorConfigInput } from '../config/schema.ts';
 import {
   ConfigError,
@@ -655,7 +655,16 @@ function lifecycleOf(entry: ChildEntry, snapshot: CollectorSnapshot): CollectorS
 
 /** The schema's checks, then the exchange's; the fields name the config's own keys. */
 function validate(input: CollectorConfigInput): CollectorConfig {
-  const config = parseCollectorConfig(input);
+  let config: CollectorConfig;
+  try {
+    config = parseCollectorConfig(input);
+  } catch (error) {
+    // Everything wrong at once, as `config validate` reports it: what the exchange would refuse
+    // among the fields that did parse, beside what the schema refused.
+    if (!(error instanceof ConfigError) || error.code !== 'config-invalid') throw error;
+    const more = checkAsFarAsParsed(input);
+    throw more.length === 0 ? error : configError([...error.issues, ...more]);
+  }
   const issues = checkAgainstExchange(config);
   if (issues.length > 0) throw configError(issues);
   return config;

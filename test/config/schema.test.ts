@@ -38,3 +38,20 @@ describe('collector config: repeats', () => {
     expect(manager.listCollectors()).toEqual([]);
   });
 });
+
+describe('addCollector: every issue at once', () => {
+  it('reports what the exchange refuses beside what the schema refuses', () => {
+    const manager = createCollectorManager();
+    const input = {
+      exchange: 'okx',
+      symbols: ['BTC-USDT'],
+      dataTypes: ['orderbook'],
+      bookChannel: 'books400',
+      backfil: true,
+    } as unknown as CollectorConfigInput;
+    const fields = issuesOf(() => manager.addCollector(input)).map(([field]) => field);
+    expect(fields).toEqual(expect.arrayContaining(['bookChannel']));
+    expect(fields.length).toBeGreaterThanOrEqual(2);
+    expect(manager.listCollectors()).toEqual([]);
+  });
+});
