@@ -174,7 +174,7 @@ export class CollectorFeed implements FrameSink {
   /** One maintained book per channel and symbol: `books` and `bbo-tbt` of one instrument differ. */
   private readonly books = new Map<string, BookSync>();
   /** When each book's subscription was first seen active by `watchBooks`, by `channel:symbol`. */
-  private readonly activeSince = new Map<string, number>();
+  private activeSince: Map<string, number> | undefined;
   private nextBookWatch = 0;
   /** Where the book messages being applied came from; one object, reused for every frame. */
   private readonly source: { connectionId: string; receivedAt: number } = {
@@ -239,15 +239,18 @@ export class CollectorFeed implements FrameSink {
     this.nextBookWatch = now + BOOK_WATCH_INTERVAL_MS;
     const staleMs = this.options.staleBookMs ?? 0;
     const stateOf = this.options.bookSubscription;
-    if (staleMs <= 0 || stateOf === undefined) return;
+    if (staleMs <= 0 || stateOf === undefined || this.books.size === 0) return;
+    // Made on first use: most collectors keep no book.
+    this.activeSince ??= new Map();
+    const activeSince = this.activeSince;
     for (const [key, sync] of this.books) {
       const channel = key.slice(0, key.indexOf(':'));
       if (stateOf(channel, sync.symbol) !== 'active') {
-        this.activeSince.delete(key);
+        activeSince.delete(key);
         continue;
       }
-      const since = this.activeSince.get(key);
-      if (since === undefined) this.activeSince.set(key, now);
+      const since = activeSince.get(key);
+      if (since === undefined) activeSince.set(key, now);
       if (since === undefined || sync.state === 'live') continue;
       // A snapshot request under way has its own deadline.
       if (this.bootstraps.get(key)?.fetching === true) continue;
@@ -261,7 +264,7 @@ export class CollectorFeed implements FrameSink {
         connectionId: undefined,
       });
       sync.lastBreak = { code: 'book-stalled', detail, at: now };
-      this.activeSince.delete(key);
+      activeSince.delete(key);
       this.bootstraps.delete(key);
       this.source.connectionId = '';
       this.source.receivedAt = now;
