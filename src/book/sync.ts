@@ -65,7 +65,10 @@ export interface BookSource {
   readonly receivedAt: number;
 }
 
-/** How long a book follows its connection while another sends copies (a handover's overlap). */
+/**
+ * How long after the connection a book follows closed the other one's messages that are behind
+ * still count as copies (a replacement catching up); past it, what does not chain is a break.
+ */
 export const COPY_WINDOW_MS = 5_000;
 
 const NO_SOURCE: BookSource = Object.freeze({ connectionId: '', receivedAt: 0 });
@@ -83,8 +86,12 @@ export class BookSync {
   updatedAt: number | undefined;
   /** When the book entered its current state, epoch ms (receipt time, or the caller's clock). */
   stateSince: number;
-  /** The connection of the last message applied. */
+  /** The connection of the last message applied: the one the book follows. */
   private lastSource = '';
+  /** When the followed connection closed, if it has. */
+  private followedClosedAt: number | undefined;
+  /** The seqId a maintenance reset came from, while the book is in the epoch after it. */
+  private resetFrom: number | undefined;
   /** Receipt time of the message being applied, for `lastBreak`. */
   private receivedAt = 0;
 
@@ -145,8 +152,13 @@ export class BookSync {
     this.book.trim(this.depth);
     // Chained on prevSeqId alone: after maintenance seqId may drop below prevSeqId, and the
     // chain simply continues from the lower id (docs "Order book channel > Sequence ID").
+    // After maintenance the ids restart lower: copies from another socket may still carry the
+    // ids from before, up to where the reset came from.
+    if (message.seqId !== undefined && previousOf(message) > message.seqId) {
+      this.resetFrom = previousOf(message);
+    }
     this.lastSeqId = message.seqId;
-    this.lastSource = source.connectionId;
+    this.follow(source.connectionId);
     const broken = this.verify(message);
     if (broken !== undefined) return broken;
     this.updatedAt = source.receivedAt;
@@ -156,23 +168,36 @@ export class BookSync {
   }
 
   /**
-   * An update that does not chain is a copy, not a gap, when another connection than the one
-   * the book last heard from sent it and it is not ahead of the book: the seqId space is per
-   * instrument and the same on every connection (PROTOCOLS.md §1), so while two sockets overlap
-   * each update arrives twice and the second is behind. An update from the same connection, or
-   * one that skips ahead, still breaks the book.
+   * A message that does not chain is a copy, not a gap, when another connection than the one
+   * the book follows sent it and it is not ahead of the book: the seqId space is per instrument
+   * and the same on every connection (PROTOCOLS.md §1), so while two sockets overlap each update
+   * arrives twice and the second is behind. "Not ahead" also covers ids from before a
+   * maintenance reset the book has passed. A message from the same connection, or one that
+   * skips ahead, still breaks the book; so does any once the followed connection has been
+   * closed for `COPY_WINDOW_MS` (a replacement whose stream restarted lower never chains).
    */
   private isCopy(message: BookMessage, source: BookSource): boolean {
     const last = this.lastSeqId;
-    return (
-      source.connectionId !== this.lastSource &&
-      message.seqId !== undefined &&
-      last !== undefined &&
-      message.seqId <= last &&
-      // Only while the connection the book follows still speaks: once it has been quiet this
-      // long, the other one is all there is, and what does not chain from it is a real break.
-      source.receivedAt - (this.updatedAt ?? 0) <= COPY_WINDOW_MS
-    );
+    const seqId = message.seqId;
+    if (source.connectionId === this.lastSource || seqId === undefined || last === undefined) {
+      return false;
+    }
+    const closedAt = this.followedClosedAt;
+    if (closedAt !== undefined && source.receivedAt - closedAt > COPY_WINDOW_MS) return false;
+    return seqId <= last || (this.resetFrom !== undefined && seqId <= this.resetFrom);
+  }
+
+  private follow(connectionId: string): void {
+    if (connectionId === this.lastSource) return;
+    this.lastSource = connectionId;
+    this.followedClosedAt = undefined;
+  }
+
+  /** A connection closed: if it is the one the book follows, copies count only a while longer. */
+  sourceClosed(connectionId: string, at: number): void {
+    if (connectionId === this.lastSource && this.followedClosedAt === undefined) {
+      this.followedClosedAt = at;
+    }
   }
 
   /**
@@ -193,6 +218,8 @@ export class BookSync {
     this.current = 'syncing';
     this.lastSeqId = undefined;
     this.lastSource = '';
+    this.followedClosedAt = undefined;
+    this.resetFrom = undefined;
     this.book.clear();
   }
 
@@ -205,7 +232,8 @@ export class BookSync {
     this.book.applySnapshot(message.bids, message.asks, values);
     this.book.trim(this.depth);
     this.lastSeqId = message.seqId;
-    this.lastSource = source.connectionId;
+    this.follow(source.connectionId);
+    this.resetFrom = undefined;
     if (this.current !== 'live') this.stateSince = source.receivedAt;
     this.current = 'live';
     const broken = this.verify(message);
@@ -266,4 +294,9 @@ export class BookSync {
   private describe(detail: string): string {
     return `${this.symbol}: ${detail}`;
   }
+}
+
+/** An update's prevSeqId, or -Infinity without one. */
+function previousOf(message: BookMessage): number {
+  return message.prevSeqId ?? Number.NEGATIVE_INFINITY;
 }

@@ -203,6 +203,12 @@ export interface ExchangeAdapter {
    * undefined means no limit.
    */
   bookDepth?(channel: string): number | undefined;
+  /**
+   * How long at most a book channel stays quiet before the exchange sends a keep-alive (OKX
+   * `books`: an empty update about every 60 s when nothing changes); undefined for channels that
+   * send nothing when idle. A live book silent well past it has lost its subscription.
+   */
+  bookKeepAliveMs?(channel: string): number | undefined;
   /** The URL of an endpoint group under a base endpoint. */
   endpointUrl(base: string, group: string): string;
   /** One subscribe (or unsubscribe) request frame for a batch. */

@@ -112,6 +112,8 @@ export interface CollectorDeps {
   readonly now: () => number;
   readonly random: () => number;
   readonly markDisconnected: (collectorId: string) => void;
+  /** A connection of the collector closed or was stopped (its books stop following it). */
+  readonly connectionGone: (collectorId: string, connectionId: string) => void;
   readonly rest: ReturnType<typeof createRestLogic>;
   /** Advances a REST job of the feed with the last reply (undefined: start). */
   readonly backfillStep: (
@@ -358,6 +360,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
   ): CollectorContext {
     // The replacement is subscribed: only now may the old connection go (OKX 64008).
     fx.push({ kind: 'send', to: handover.from, event: { type: 'CONNECTION.STOP' } });
+    later(fx, () => deps.connectionGone(context.collectorId, handover.from));
     const { [group]: _done, ...handovers } = context.handovers;
     return { ...context, handovers, primary: { ...context.primary, [group]: handover.to } };
   }
@@ -771,6 +774,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
   ): CollectorContext {
     const slot = context.connections[connectionId];
     if (slot === undefined) return context;
+    later(fx, () => deps.connectionGone(context.collectorId, connectionId));
     const connections = {
       ...context.connections,
       [connectionId]: { ...slot, open: false, settled: false },

@@ -39,6 +39,7 @@ export function machineDefinitions(): MachineDefinition[] {
     now: () => 0,
     random: () => 0,
     markDisconnected: () => undefined,
+    connectionGone: () => undefined,
     rest: createRestLogic(),
     backfillStep: () => ({ kind: 'done' }),
     abortBackfills: () => undefined,

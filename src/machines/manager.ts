@@ -160,6 +160,7 @@ export function createCollectorManager(options: ManagerOptions = {}): CollectorM
     now,
     random,
     markDisconnected: (id) => feeds.get(id)?.markDisconnected(),
+    connectionGone: (id, connectionId) => feeds.get(id)?.connectionGone(connectionId),
     rest: createRestLogic(),
     backfillStep: (id, job, reply): BackfillStep => {
       const feed = feeds.get(id);

@@ -50,6 +50,11 @@ export interface FrameSink {
   rejectBinary(size: number, connectionId: string): void;
   /** An exception from parsing a frame, counted as `internal-error`. */
   reportInternal(error: unknown, connectionId: string): void;
+  /**
+   * A heartbeat reply came: time passed on a socket that may carry no data at all, for watches
+   * that otherwise run on frames. Returns a control message, if one is due.
+   */
+  heard?(connectionId: string, receivedAt: number): ControlMessage | undefined;
 }
 
 export interface SocketDeps {
@@ -131,6 +136,8 @@ export function createSocketLogic(deps: SocketDeps) {
         // OKX answers the text `ping` with the 4-byte text `pong`; it is not JSON.
         if (text === input.pong) {
           report({ type: 'SOCKET.PONG' });
+          const due = sink?.heard?.(input.connectionId, lastInboundAt);
+          if (due !== undefined) report({ type: 'SOCKET.CONTROL', control: due });
           return;
         }
         let control: ControlMessage | undefined;

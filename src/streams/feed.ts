@@ -141,6 +141,8 @@ interface Bootstrap {
 
 /** How often, at most, books are checked for staying down while subscribed. */
 const BOOK_WATCH_INTERVAL_MS = 1_000;
+/** How long a book's subscription is active before the watch judges it (its snapshot is due). */
+const BOOK_ACTIVE_GRACE_MS = 10_000;
 
 /** What the collector machine is to do next for a backfill. */
 export type BackfillStep =
@@ -230,9 +232,21 @@ export class CollectorFeed implements FrameSink {
     return result.control;
   }
 
+  /** A heartbeat reply: the book watch runs on a socket that brings no data at all. */
+  heard(_connectionId: string, receivedAt: number): ControlMessage | undefined {
+    if (receivedAt >= this.nextBookWatch) this.watchBooks(receivedAt);
+    const control = this.pendingControl;
+    this.pendingControl = undefined;
+    return control;
+  }
+
   /**
-   * At most once a second, on the collector's own frames: a book whose subscription has been
-   * active for `staleBookMs` without the book being live is asked for again, one book per frame.
+   * At most once a second, on the collector's own frames and heartbeat replies, books that stay down while subscribed
+   * are asked for again, one book per frame:
+   * - not live for `staleBookMs` (a snapshot that never came, a resubscribe answered by nothing),
+   *   counted across reconnects, once the subscription has been active a little while;
+   * - live but silent well past the exchange's keep-alive (the subscription died quietly): the
+   *   book is broken first, since nothing says it is still right.
    * (A collector whose frames stop altogether is the data-silence watch's to recycle.)
    */
   private watchBooks(now: number): void {
@@ -243,6 +257,7 @@ export class CollectorFeed implements FrameSink {
     // Made on first use: most collectors keep no book.
     this.activeSince ??= new Map();
     const activeSince = this.activeSince;
+    const grace = Math.min(staleMs, BOOK_ACTIVE_GRACE_MS);
     for (const [key, sync] of this.books) {
       const channel = key.slice(0, key.indexOf(':'));
       if (stateOf(channel, sync.symbol) !== 'active') {
@@ -251,19 +266,40 @@ export class CollectorFeed implements FrameSink {
       }
       const since = activeSince.get(key);
       if (since === undefined) activeSince.set(key, now);
-      if (since === undefined || sync.state === 'live') continue;
-      // A snapshot request under way has its own deadline.
-      if (this.bootstraps.get(key)?.fetching === true) continue;
-      const downFor = now - Math.max(since, sync.stateSince);
-      if (downFor < staleMs || this.pendingControl !== undefined) continue;
-      const detail = `${sync.symbol}: the ${channel} book is subscribed but not live for ${Math.round(downFor / 1000)} s`;
+      if (since === undefined || now - since < grace || this.pendingControl !== undefined) continue;
+      let detail: string;
+      if (sync.state === 'live') {
+        const keepAlive = this.options.adapter.bookKeepAliveMs?.(channel);
+        if (keepAlive === undefined) continue;
+        const silentFor = now - (sync.updatedAt ?? sync.stateSince);
+        if (silentFor < Math.max(staleMs, keepAlive * 1.5)) continue;
+        detail = `${sync.symbol}: the live ${channel} book heard nothing, not even a keep-alive, for ${Math.round(silentFor / 1000)} s`;
+        sync.fail('book-stalled', detail, now);
+        this.emitBookReset(
+          {
+            exchange: this.options.adapter.id,
+            symbol: sync.symbol,
+            collectorId: this.options.collectorId,
+            timestamp: now,
+            localTimestamp: now,
+          },
+          'book-stalled',
+        );
+        this.notifyBook(sync, channel);
+      } else {
+        // A snapshot request under way has its own deadline.
+        if (this.bootstraps.get(key)?.fetching === true) continue;
+        const downFor = now - sync.stateSince;
+        if (downFor < staleMs) continue;
+        detail = `${sync.symbol}: the ${channel} book is subscribed but not live for ${Math.round(downFor / 1000)} s`;
+        sync.lastBreak = { code: 'book-stalled', detail, at: now };
+      }
       this.recordFault({
         code: 'book-stalled',
         detail,
         sample: undefined,
         connectionId: undefined,
       });
-      sync.lastBreak = { code: 'book-stalled', detail, at: now };
       activeSince.delete(key);
       this.bootstraps.delete(key);
       this.source.connectionId = '';
@@ -730,6 +766,12 @@ export class CollectorFeed implements FrameSink {
       );
       this.notifyBook(sync, key.slice(0, key.indexOf(':')));
     }
+  }
+
+  /** A connection closed or was stopped: books that follow it count copies only a while longer. */
+  connectionGone(connectionId: string): void {
+    const now = this.options.clock.now();
+    for (const sync of this.books.values()) sync.sourceClosed(connectionId, now);
   }
 
   /** Silence per data type since `since`, against thresholds (0 = off). */

@@ -220,13 +220,36 @@ describe('BookSync: two connections of one stream (a 64008 handover)', () => {
     expect(sync.book.bestBid()).toEqual([63921.4, 421.93]);
   });
 
-  it('takes what does not chain from the other socket as a break once its own fell quiet', () => {
+  it('takes what does not chain from the other socket as a break once its own has closed', () => {
     const sync = new BookSync(SYMBOL);
     sync.apply(SNAPSHOT, undefined, a);
-    const late = { connectionId: 'b', receivedAt: 1 + COPY_WINDOW_MS + 1 };
+    // While `a` is open, however quiet, a message of `b` that is behind is a copy.
+    const quiet = { connectionId: 'b', receivedAt: 60_000 };
+    expect(sync.apply(message({ seqId: 90, prevSeqId: 80 }), undefined, quiet)).toEqual({
+      outcome: 'duplicate',
+    });
+    sync.sourceClosed('a', 60_000);
+    const late = { connectionId: 'b', receivedAt: 60_000 + COPY_WINDOW_MS + 1 };
     expect(sync.apply(message({ seqId: 90, prevSeqId: 80 }), undefined, late)).toMatchObject({
       outcome: 'invalidated',
     });
+  });
+
+  it('knows copies from before a maintenance reset the book has passed', () => {
+    const sync = new BookSync(SYMBOL);
+    sync.apply(SNAPSHOT, undefined, a);
+    sync.apply(message({ seqId: 120, prevSeqId: 100, bids: [level('1', '1')] }), undefined, a);
+    // Maintenance: the ids restart lower; the chain goes on from 3.
+    const reset = message({ seqId: 3, prevSeqId: 120, bids: [level('2', '1')] });
+    expect(sync.apply(reset, undefined, a)).toEqual({ outcome: 'applied' });
+    // The replacement's late copies of what came before the reset, update and snapshot.
+    expect(sync.apply(message({ seqId: 120, prevSeqId: 100 }), undefined, b)).toEqual({
+      outcome: 'duplicate',
+    });
+    expect(sync.apply({ ...SNAPSHOT, seqId: 110 }, undefined, b)).toEqual({ outcome: 'duplicate' });
+    const next = message({ seqId: 6, prevSeqId: 3, asks: [level('63922', '1')] });
+    expect(sync.apply(next, undefined, a)).toEqual({ outcome: 'applied' });
+    expect(sync.seqId).toBe(6);
   });
 
   it('keeps a books5 book from going back in time on an older copy from the other socket', () => {

@@ -525,4 +525,33 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
     t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 5, -1, [['100', '1']], [['101', '1']]));
     await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live at last');
   });
+
+  it('ends a lone book that never goes live quarantined, and the collector unhealthy', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    const sub = () => t.manager.getCollector('books')?.getStatus().subscriptions[0];
+    // Nothing ever comes for the book; the connection is recycled for data silence meanwhile.
+    await t.advanceUntil(() => sub()?.state === 'quarantined', 'quarantined', 2_000, 600);
+    expect(sub()?.code).toBe('book-stalled');
+    expect(faultsOf(t, 'books')?.['book-stalled']).toBeGreaterThanOrEqual(5);
+    expect(t.manager.getCollector('books')?.getHealthStatus().healthy).toBe(false);
+  });
+
+  it('breaks and resyncs a live book that hears nothing, not even a keep-alive', async () => {
+    const t = await subscribedBooks(['BTC-USDT', 'ETH-USDT']);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 1, -1, [['100', '1']], [['101', '1']]));
+    t.mock.sendRaw(bookFrame('ETH-USDT', 'snapshot', 1, -1, [['10', '1']], [['11', '1']]));
+    let seq = 1;
+    // ETH stays busy; BTC falls silent for good.
+    for (let i = 0; i < 120 && resets(t).length === 0; i++) {
+      t.advance(1_000);
+      t.mock.sendRaw(bookFrame('ETH-USDT', 'update', seq + 1, seq, [['10', String(i + 2)]], []));
+      seq++;
+      await t.until(() => t.manager.getBook('ETH-USDT')?.sequence === seq, `ETH at ${seq}`);
+    }
+    expect(resets(t).map((r) => [r.symbol, r.reason])).toEqual([['BTC-USDT', 'book-stalled']]);
+    // 1.5 keep-alive intervals of OKX (60 s): not before 90 s.
+    expect(seq).toBeGreaterThan(90);
+    expect(t.manager.getBook('BTC-USDT')?.state).toBe('invalid');
+    await t.until(() => bookRequests(t, 'unsubscribe').length === 1, 'resubscribed');
+  });
 });

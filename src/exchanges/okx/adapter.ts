@@ -1,5 +1,5 @@
 import type { ExchangeAdapter, HttpReply, ParseContext, TradePageResult } from '../types.ts';
-import { bookDepth } from './books.ts';
+import { bookDepth, bookKeepAliveMs } from './books.ts';
 import { channelFor, endpointUrl, validateSymbol } from './channels.ts';
 import { parseFrame } from './parse.ts';
 import {
@@ -38,6 +38,7 @@ export const okxAdapter: ExchangeAdapter = Object.freeze({
   validateSymbol,
   channelFor,
   bookDepth,
+  bookKeepAliveMs,
   endpointUrl,
   buildRequest,
   requestArgBytes,

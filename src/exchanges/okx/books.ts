@@ -56,6 +56,16 @@ export function bookDepth(channel: string): number | undefined {
   return DEPTHS.get(channel);
 }
 
+/**
+ * PROTOCOLS.md §1 "Book sync": an incremental book idle for about 60 s gets an empty update
+ * with `seqId == prevSeqId`. Snapshot channels push only on change.
+ */
+const KEEP_ALIVE_MS = 60_000;
+
+export function bookKeepAliveMs(channel: string): number | undefined {
+  return INCREMENTAL_CHANNELS.has(channel) ? KEEP_ALIVE_MS : undefined;
+}
+
 /** A channel whose updates build on each other, so that a lost one breaks the book. */
 export function isIncrementalBookChannel(channel: string): boolean {
   return INCREMENTAL_CHANNELS.has(channel);
