@@ -275,16 +275,7 @@ export class CollectorFeed implements FrameSink {
         if (silentFor < Math.max(staleMs, keepAlive * 1.5)) continue;
         detail = `${sync.symbol}: the live ${channel} book heard nothing, not even a keep-alive, for ${Math.round(silentFor / 1000)} s`;
         sync.fail('book-stalled', detail, now);
-        this.emitBookReset(
-          {
-            exchange: this.options.adapter.id,
-            symbol: sync.symbol,
-            collectorId: this.options.collectorId,
-            timestamp: now,
-            localTimestamp: now,
-          },
-          'book-stalled',
-        );
+        this.emitBookReset(this.eventBase(sync.symbol, now), 'book-stalled');
         this.notifyBook(sync, channel);
       } else {
         // A snapshot request under way has its own deadline.
@@ -446,13 +437,7 @@ export class CollectorFeed implements FrameSink {
     const channels = this.options.channels;
     if (channels !== undefined && !channels.has(lost.channel)) return;
     const key = `${lost.channel}:${lost.symbol}`;
-    const from = {
-      exchange: this.options.adapter.id,
-      symbol: lost.symbol,
-      collectorId: this.options.collectorId,
-      timestamp: receivedAt,
-      localTimestamp: receivedAt,
-    };
+    const from = this.eventBase(lost.symbol, receivedAt);
     this.source.connectionId = connectionId;
     this.source.receivedAt = receivedAt;
     const boot = this.bootstraps.get(key);
@@ -710,6 +695,17 @@ export class CollectorFeed implements FrameSink {
     this.options.bookChanged?.(sync, channel);
   }
 
+  /** The common fields of an event this feed makes itself, at `at` (exchange and local time). */
+  private eventBase(symbol: string, at: number) {
+    return {
+      exchange: this.options.adapter.id,
+      symbol,
+      collectorId: this.options.collectorId,
+      timestamp: at,
+      localTimestamp: at,
+    };
+  }
+
   private emitBookReset(
     from: Pick<MarketEvent, 'exchange' | 'symbol' | 'collectorId' | 'timestamp' | 'localTimestamp'>,
     reason: string,
@@ -754,16 +750,7 @@ export class CollectorFeed implements FrameSink {
     for (const [key, sync] of this.books) {
       if (sync.state === 'syncing') continue;
       sync.reset(now);
-      this.emitBookReset(
-        {
-          exchange: this.options.adapter.id,
-          symbol: sync.symbol,
-          collectorId: this.options.collectorId,
-          timestamp: now,
-          localTimestamp: now,
-        },
-        'reconnect',
-      );
+      this.emitBookReset(this.eventBase(sync.symbol, now), 'reconnect');
       this.notifyBook(sync, key.slice(0, key.indexOf(':')));
     }
   }
