@@ -129,7 +129,7 @@ export class BookSync {
       // While two sockets overlap, a snapshot from the one the book does not follow that is not
       // ahead of the book is a copy of what it has (the replacement's first snapshot, or on
       // `books5` and `bbo-tbt` every push) and must not take the book back in time.
-      if (this.current === 'live' && this.isCopy(message, source)) return DUPLICATE;
+      if (this.current === 'live' && this.isCopy(message, source)) return this.copy(source);
       return this.applySnapshot(message, values, source);
     }
     if (this.current !== 'live') {
@@ -143,7 +143,7 @@ export class BookSync {
     }
     const gap = this.chainBreak(message);
     if (gap !== undefined) {
-      if (this.isCopy(message, source)) return DUPLICATE;
+      if (this.isCopy(message, source)) return this.copy(source);
       return this.invalidate('book-sequence-gap', gap);
     }
     this.book.applyUpdate(message.bids, message.asks, values);
@@ -185,6 +185,12 @@ export class BookSync {
     const closedAt = this.followedClosedAt;
     if (closedAt !== undefined && source.receivedAt - closedAt > COPY_WINDOW_MS) return false;
     return seqId <= last || (this.resetFrom !== undefined && seqId <= this.resetFrom);
+  }
+
+  /** A copy changes nothing, but proves the book's stream alive (for the watch on silence). */
+  private copy(source: BookSource): BookApplyResult {
+    this.updatedAt = Math.max(this.updatedAt ?? 0, source.receivedAt);
+    return DUPLICATE;
   }
 
   private follow(connectionId: string): void {

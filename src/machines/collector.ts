@@ -46,6 +46,8 @@ interface Handover {
   readonly from: string;
   readonly to: string;
   readonly toOpened: boolean;
+  /** The old connection closed (OKX closes it soon after 64008) and was stopped already. */
+  readonly fromGone?: boolean;
 }
 
 interface ConnectionSlot {
@@ -358,8 +360,11 @@ export function createCollectorMachine(deps: CollectorDeps) {
     group: string,
     handover: Handover,
   ): CollectorContext {
-    // The replacement is subscribed: only now may the old connection go (OKX 64008).
-    fx.push({ kind: 'send', to: handover.from, event: { type: 'CONNECTION.STOP' } });
+    // The replacement is subscribed: only now may the old connection go (OKX 64008), unless it
+    // went by itself, when its actor is gone and must not be sent to.
+    if (handover.fromGone !== true) {
+      fx.push({ kind: 'send', to: handover.from, event: { type: 'CONNECTION.STOP' } });
+    }
     later(fx, () => deps.connectionGone(context.collectorId, handover.from));
     const { [group]: _done, ...handovers } = context.handovers;
     return { ...context, handovers, primary: { ...context.primary, [group]: handover.to } };
@@ -467,12 +472,40 @@ export function createCollectorMachine(deps: CollectorDeps) {
   ): CollectorContext {
     const sub = findSubscription(context, channel, symbol);
     if (sub === undefined || isOut(sub)) return context;
-    // The frame that raised it may have come on another group's socket (the feed's watch on
-    // stalled books runs on any frame): the requests go where the book's group is served.
-    const on = context.connections[connectionId]?.group === sub.group ? connectionId : undefined;
-    const target = on ?? context.primary[sub.group];
+    const target = resyncTarget(context, sub, connectionId);
+    if (target === 'replacement') return countResync(context, sub);
     if (target === undefined) return context;
     return resync(fx, context, target, sub, reason);
+  }
+
+  /**
+   * Where a book's resync requests go. The frame that raised it may have come on another
+   * group's socket (the feed's watch on stalled books runs on any frame): the group's own
+   * socket, then. During a 64008 handover, the replacement once its subscribe of the book is
+   * answered; before that, nowhere (`replacement`): that subscribe brings a fresh snapshot, and
+   * a request on the old socket would pull the book back onto it and hold the handover up.
+   */
+  function resyncTarget(
+    context: CollectorContext,
+    sub: SubscriptionRecord,
+    frameConnectionId: string | undefined,
+  ): string | 'replacement' | undefined {
+    const handover = context.handovers[sub.group];
+    if (handover !== undefined) {
+      const answered = sub.connectionId === handover.to && sub.state === 'active';
+      return handover.toOpened && answered ? handover.to : 'replacement';
+    }
+    const frameGroup =
+      frameConnectionId === undefined ? undefined : context.connections[frameConnectionId]?.group;
+    return frameGroup === sub.group ? frameConnectionId : context.primary[sub.group];
+  }
+
+  /** A break the replacement's subscribe will heal: counted toward quarantine, nothing sent. */
+  function countResync(context: CollectorContext, sub: SubscriptionRecord): CollectorContext {
+    const now = deps.now();
+    const recent = sub.resyncTimes.filter((at) => at > now - RESYNC_WINDOW_MS);
+    const updated = { ...sub, resyncTimes: [...recent, now], resyncs: sub.resyncs + 1 };
+    return { ...context, subscriptions: { ...context.subscriptions, [sub.key]: updated } };
   }
 
   function resync(
@@ -554,8 +587,9 @@ export function createCollectorMachine(deps: CollectorDeps) {
   function onResyncDue(fx: Effect[], context: CollectorContext, key: string): CollectorContext {
     const sub = context.subscriptions[key];
     if (sub === undefined || sub.state !== 'retrying') return context;
-    const connectionId = context.primary[sub.group];
-    if (connectionId === undefined) return context;
+    const connectionId = resyncTarget(context, sub, undefined);
+    // Mid-handover the replacement subscribes every book of its group, this one included.
+    if (connectionId === undefined || connectionId === 'replacement') return context;
     return resubscribe(fx, context, connectionId, sub);
   }
 
@@ -791,7 +825,8 @@ export function createCollectorMachine(deps: CollectorDeps) {
       // The old connection closed before its replacement took over; it is not reconnected.
       fx.push({ kind: 'send', to: connectionId, event: { type: 'CONNECTION.STOP' } });
       if (!handover.toOpened) later(fx, () => deps.markDisconnected(context.collectorId));
-      return next;
+      const gone = { ...handover, fromGone: true };
+      return { ...next, handovers: { ...next.handovers, [slot.group]: gone } };
     }
     const subscriptions = { ...next.subscriptions };
     for (const sub of subsOfGroup(next, slot.group)) {

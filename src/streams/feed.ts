@@ -295,10 +295,14 @@ export class CollectorFeed implements FrameSink {
       this.bootstraps.delete(key);
       this.source.connectionId = '';
       this.source.receivedAt = now;
-      this.pendingControl =
-        this.options.bookSnapshot?.mode === 'rest'
-          ? this.startBootstrap(channel, sync.symbol, this.source)
-          : { kind: 'resync', channel, symbol: sync.symbol, reason: 'book-stalled' };
+      // A resubscribe in every mode, so that a book that never heals ends quarantined; with
+      // REST snapshots the updates it brings start a new bootstrap.
+      this.pendingControl = {
+        kind: 'resync',
+        channel,
+        symbol: sync.symbol,
+        reason: 'book-stalled',
+      };
     }
   }
 

@@ -211,6 +211,8 @@ describe('BookSync: two connections of one stream (a 64008 handover)', () => {
     sync.apply(message({ seqId: 108, prevSeqId: 104 }), undefined, a);
     const lagging = { ...SNAPSHOT, bids: [level('1', '1')] };
     expect(sync.apply(lagging, undefined, b)).toEqual({ outcome: 'duplicate' });
+    // A copy changes nothing but proves the book's stream alive, for the watch on silence.
+    expect(sync.updatedAt).toBe(2);
     expect(sync.apply(UPDATE, undefined, b)).toEqual({ outcome: 'duplicate' });
     const next = message({ seqId: 112, prevSeqId: 108, asks: [level('63921.9', '1')] });
     expect(sync.apply(next, undefined, b)).toEqual({

@@ -554,4 +554,57 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
     expect(t.manager.getBook('BTC-USDT')?.state).toBe('invalid');
     await t.until(() => bookRequests(t, 'unsubscribe').length === 1, 'resubscribed');
   });
+
+  it('survives the old socket closing before the replacement is subscribed (64008)', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 100, -1, [['100', '1']], [['101', '1']]));
+    await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live');
+    const old = t.mock.connections[0]?.id ?? -1;
+    t.mock.ackDelayMs = 300;
+    t.mock.sendNotice('64008');
+    await t.until(() => t.mock.connections.length === 2, 'the replacement connected');
+    // OKX closes the old socket, as it announced, before the replacement's acks are out.
+    t.mock.drop(old, 'terminate');
+    const replacement = t.mock.connections.find((c) => c.id !== old);
+    await t.until(() => replacement?.subscriptions.has('books:BTC-USDT') === true, 'subscribed');
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 110, -1, [['100', '2']], [['101', '1']]), {
+      to: replacement?.id ?? -1,
+    });
+    await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 110, 'live on the replacement');
+    // The replacement's acks (300 ms) end the handover, with the old actor already gone.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(t.manager.getBook('BTC-USDT')).toMatchObject({ state: 'live', sequence: 110 });
+    const status = t.manager.getCollector('books')?.getStatus();
+    expect(status?.restarts).toBe(0);
+    expect(status?.faultsByCode['internal-error']).toBeUndefined();
+    await t.until(
+      () => t.manager.getCollector('books')?.getStatus().state === 'subscribed',
+      'subscribed',
+    );
+  });
+
+  it('finishes a 64008 handover although a book breaks on the old socket meanwhile', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 100, -1, [['100', '1']], [['101', '1']]));
+    await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live');
+    const old = t.mock.connections[0]?.id ?? -1;
+    t.mock.ackDelayMs = 300;
+    t.mock.sendNotice('64008');
+    await t.until(() => t.mock.connections.length === 2, 'the replacement connected');
+    // A gap on the socket the book follows, while the replacement is still subscribing.
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'update', 130, 120, [['99', '1']], []), { to: old });
+    await t.until(() => resets(t).length === 1, 'the break');
+    // No request goes to the old socket: the replacement's subscribe brings the snapshot.
+    expect(t.mock.requests.filter((r) => r.connection === old)).toHaveLength(1);
+    await t.until(() => t.mock.connections.length === 1, 'the old socket closed', 5_000);
+    const replacement = t.mock.connections[0]?.id ?? -1;
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 140, -1, [['100', '3']], [['101', '1']]), {
+      to: replacement,
+    });
+    await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 140, 'live again');
+    expect(t.manager.getCollector('books')?.getStatus()).toMatchObject({
+      state: 'subscribed',
+      restarts: 0,
+    });
+  });
 });
