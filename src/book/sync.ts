@@ -92,6 +92,8 @@ export class BookSync {
   private followedClosedAt: number | undefined;
   /** The seqId a maintenance reset came from, while the book is in the epoch after it. */
   private resetFrom: number | undefined;
+  /** When that reset was received. */
+  private resetAt = 0;
   /** Receipt time of the message being applied, for `lastBreak`. */
   private receivedAt = 0;
 
@@ -156,6 +158,7 @@ export class BookSync {
     // ids from before, up to where the reset came from.
     if (message.seqId !== undefined && previousOf(message) > message.seqId) {
       this.resetFrom = previousOf(message);
+      this.resetAt = source.receivedAt;
     }
     this.lastSeqId = message.seqId;
     this.follow(source.connectionId);
@@ -184,7 +187,15 @@ export class BookSync {
     }
     const closedAt = this.followedClosedAt;
     if (closedAt !== undefined && source.receivedAt - closedAt > COPY_WINDOW_MS) return false;
-    return seqId <= last || (this.resetFrom !== undefined && seqId <= this.resetFrom);
+    if (seqId <= last) return true;
+    // Ids from before a reset can only be copies while the sockets still overlap: later, the new
+    // epoch's ids climb through that range and are the real stream.
+    const resetFrom = this.resetFrom;
+    return (
+      resetFrom !== undefined &&
+      seqId <= resetFrom &&
+      source.receivedAt - this.resetAt <= COPY_WINDOW_MS
+    );
   }
 
   /** A copy changes nothing, but proves the book's stream alive (for the watch on silence). */

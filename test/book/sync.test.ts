@@ -252,6 +252,12 @@ describe('BookSync: two connections of one stream (a 64008 handover)', () => {
     const next = message({ seqId: 6, prevSeqId: 3, asks: [level('63922', '1')] });
     expect(sync.apply(next, undefined, a)).toEqual({ outcome: 'applied' });
     expect(sync.seqId).toBe(6);
+    // Long after the reset, a later replacement's snapshot in the new epoch is ahead, not a copy.
+    const later = { connectionId: 'c', receivedAt: 1 + COPY_WINDOW_MS + 1 };
+    expect(sync.apply({ ...SNAPSHOT, seqId: 25 }, undefined, later)).toEqual({
+      outcome: 'applied',
+    });
+    expect(sync.seqId).toBe(25);
   });
 
   it('keeps a books5 book from going back in time on an older copy from the other socket', () => {
