@@ -216,6 +216,32 @@ describe('candles', () => {
 const level = (px: string, sz: string): [string, string, string, string] => [px, sz, '0', '1'];
 
 /**
+ * BTC-USDT live at 100 on the first socket, then OKX's 64008 on it: returns once the replacement
+ * connected (its acks take 300 ms), with the old socket's id.
+ */
+async function liveThenNotice(t: Harness): Promise<number> {
+  t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 100, -1, [['100', '1']], [['101', '1']]));
+  await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live');
+  const old = t.mock.connections[0]?.id ?? -1;
+  t.mock.ackDelayMs = 300;
+  t.mock.sendNotice('64008');
+  await t.until(() => t.mock.connections.length === 2, 'the replacement connected');
+  return old;
+}
+
+/** One BTC-USDT `books` update of one level, through the mock's book push. */
+function pushUpdate(
+  t: Harness,
+  seqId: number,
+  prevSeqId: number,
+  side: 'bids' | 'asks',
+  px: string,
+  sz = '1',
+): void {
+  t.mock.pushBook('BTC-USDT', { action: 'update', seqId, prevSeqId, [side]: [level(px, sz)] });
+}
+
+/**
  * A live BTC-USDT book breaks (a gap) while REST already holds the book at `restSeqId`; the
  * channel pushes updates only. The book must heal from REST alone, to 200/201 plus 202.
  */
@@ -225,10 +251,8 @@ async function healFromRest(t: Harness, restSeqId: number): Promise<void> {
     asks: [level('201', '1')],
     seqId: restSeqId,
   });
-  const push = (seqId: number, prevSeqId: number, side: 'bids' | 'asks', px: string) =>
-    t.mock.pushBook('BTC-USDT', { action: 'update', seqId, prevSeqId, [side]: [level(px, '1')] });
-  push(restSeqId - 10, restSeqId - 20, 'bids', '199');
-  push(restSeqId + 10, restSeqId, 'asks', '202');
+  pushUpdate(t, restSeqId - 10, restSeqId - 20, 'bids', '199');
+  pushUpdate(t, restSeqId + 10, restSeqId, 'asks', '202');
   const healed = () => t.manager.getBook('BTC-USDT')?.sequence === restSeqId + 10;
   await t.advanceUntil(healed, 'healed', 100, 100);
   expect(t.manager.getBook('BTC-USDT')).toMatchObject({
@@ -252,24 +276,9 @@ describe('books without a pushed snapshot', () => {
       { lagSeq: 100, lagResponses: 1 },
     );
     // The channel sends updates only, starting after 100.
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 110,
-      prevSeqId: 100,
-      bids: [level('98', '1')],
-    });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 120,
-      prevSeqId: 110,
-      asks: [level('102', '1')],
-    });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 130,
-      prevSeqId: 120,
-      bids: [level('100', '5')],
-    });
+    pushUpdate(t, 110, 100, 'bids', '98', '1');
+    pushUpdate(t, 120, 110, 'asks', '102', '1');
+    pushUpdate(t, 130, 120, 'bids', '100', '5');
     await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live', 100, 100);
     const view = t.manager.getBook('BTC-USDT');
     // The REST book at 120, then the buffered update 130 on top of it; 110 and 120 were in it.
@@ -285,12 +294,7 @@ describe('books without a pushed snapshot', () => {
     expect(changes[0]).toMatchObject({ isSnapshot: true, sequence: 120 });
     expect(changes.map((c) => c.sequence)).toEqual([120, 130]);
     // The live stream continues on the chain.
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 140,
-      prevSeqId: 130,
-      asks: [level('101', '0')],
-    });
+    pushUpdate(t, 140, 130, 'asks', '101', '0');
     await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 140);
     expect(t.manager.getBook('BTC-USDT')?.asks).toEqual([]);
   });
@@ -308,12 +312,7 @@ describe('books without a pushed snapshot', () => {
       bids: [level('1', '1')],
       asks: [level('2', '1')],
     });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 20,
-      prevSeqId: 10,
-      bids: [level('100', '3')],
-    });
+    pushUpdate(t, 20, 10, 'bids', '100', '3');
     await t.advanceUntil(
       () => t.manager.getBook('BTC-USDT')?.sequence === 20,
       'live at 20',
@@ -357,25 +356,10 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
       ),
       { to: replacement },
     );
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 120,
-      prevSeqId: 110,
-      bids: [level('98', '1')],
-    });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 130,
-      prevSeqId: 120,
-      bids: [level('97', '1')],
-    });
+    pushUpdate(t, 120, 110, 'bids', '98', '1');
+    pushUpdate(t, 130, 120, 'bids', '97', '1');
     await t.until(() => t.mock.connections.length === 1, 'the old connection closed', 5000);
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 140,
-      prevSeqId: 130,
-      bids: [level('96', '1')],
-    });
+    pushUpdate(t, 140, 130, 'bids', '96', '1');
     await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 140, 'at 140');
     expect(resets(t)).toEqual([]);
     expect(t.manager.getBook('BTC-USDT')?.bids).toEqual([
@@ -428,12 +412,7 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
       asks: [level('101', '1')],
       seqId: 100,
     });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 110,
-      prevSeqId: 100,
-      bids: [level('99', '1')],
-    });
+    pushUpdate(t, 110, 100, 'bids', '99', '1');
     await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.sequence === 110, 'live', 100, 100);
     // A gap; REST has moved on; the channel still sends updates only.
     await healFromRest(t, 300);
@@ -447,12 +426,7 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
       asks: [level('101', '1')],
       seqId: 100,
     });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 110,
-      prevSeqId: 100,
-      bids: [level('99', '1')],
-    });
+    pushUpdate(t, 110, 100, 'bids', '99', '1');
     await t.until(() => resets(t).length === 1, 'the crossed snapshot announced');
     expect(resets(t)[0]?.reason).toBe('book-crossed');
     expect(books(t)).toEqual([]);
@@ -463,12 +437,7 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
       asks: [level('101', '1')],
       seqId: 120,
     });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 130,
-      prevSeqId: 120,
-      bids: [level('99', '1')],
-    });
+    pushUpdate(t, 130, 120, 'bids', '99', '1');
     await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live', 100, 100);
     expect(t.manager.getBook('BTC-USDT')).toMatchObject({
       sequence: 130,
@@ -488,12 +457,7 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
       asks: [level('101', '1')],
       seqId: 100,
     });
-    t.mock.pushBook('BTC-USDT', {
-      action: 'update',
-      seqId: 110,
-      prevSeqId: 100,
-      bids: [level('99', '1')],
-    });
+    pushUpdate(t, 110, 100, 'bids', '99', '1');
     await t.until(() => t.mock.restRequests.length === 1, 'the request that hangs');
     t.mock.restDelayMs = 0;
     await t.advanceUntil(() => t.manager.getBook('BTC-USDT')?.state === 'live', 'live', 1_000, 30);
@@ -557,12 +521,7 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
 
   it('survives the old socket closing before the replacement is subscribed (64008)', async () => {
     const t = await subscribedBooks(['BTC-USDT']);
-    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 100, -1, [['100', '1']], [['101', '1']]));
-    await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live');
-    const old = t.mock.connections[0]?.id ?? -1;
-    t.mock.ackDelayMs = 300;
-    t.mock.sendNotice('64008');
-    await t.until(() => t.mock.connections.length === 2, 'the replacement connected');
+    const old = await liveThenNotice(t);
     // OKX closes the old socket, as it announced, before the replacement's acks are out.
     t.mock.drop(old, 'terminate');
     const replacement = t.mock.connections.find((c) => c.id !== old);
@@ -585,12 +544,7 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
 
   it('finishes a 64008 handover although a book breaks on the old socket meanwhile', async () => {
     const t = await subscribedBooks(['BTC-USDT']);
-    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 100, -1, [['100', '1']], [['101', '1']]));
-    await t.until(() => t.manager.getBook('BTC-USDT')?.state === 'live');
-    const old = t.mock.connections[0]?.id ?? -1;
-    t.mock.ackDelayMs = 300;
-    t.mock.sendNotice('64008');
-    await t.until(() => t.mock.connections.length === 2, 'the replacement connected');
+    const old = await liveThenNotice(t);
     // A gap on the socket the book follows, while the replacement is still subscribing.
     t.mock.sendRaw(bookFrame('BTC-USDT', 'update', 130, 120, [['99', '1']], []), { to: old });
     await t.until(() => resets(t).length === 1, 'the break');
