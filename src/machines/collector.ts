@@ -425,17 +425,18 @@ export function createCollectorMachine(deps: CollectorDeps) {
         if (sub === undefined || sub.connectionId !== connectionId || sub.state === 'active') {
           return context;
         }
-        const updated = withState(sub, 'active', {
-          code: undefined,
-          message: undefined,
-          retries: 0,
-        });
+        const updated: SubscriptionRecord = {
+          ...withState(sub, 'active', { code: undefined, message: undefined, retries: 0 }),
+          resyncWhenAnswered: false,
+        };
         const next = {
           ...context,
           subscriptions: { ...context.subscriptions, [sub.key]: updated },
         };
         tellSubscription(fx, next, updated);
-        return settle(fx, forgetAnswered(fx, next));
+        const answered = forgetAnswered(fx, next);
+        if (sub.resyncWhenAnswered !== true) return settle(fx, answered);
+        return settle(fx, resubscribe(fx, answered, connectionId, updated));
       }
       case 'error':
         return settle(fx, forgetAnswered(fx, onError(fx, context, connectionId, control)));
@@ -500,11 +501,20 @@ export function createCollectorMachine(deps: CollectorDeps) {
     return frameGroup === sub.group ? frameConnectionId : context.primary[sub.group];
   }
 
-  /** A break the replacement's subscribe will heal: counted toward quarantine, nothing sent. */
+  /**
+   * A break during a handover, before the replacement answered the book's subscribe: counted
+   * toward quarantine, nothing sent now; the book is resubscribed on the replacement once that
+   * answer comes, since the snapshot the replacement sent may have come before the break.
+   */
   function countResync(context: CollectorContext, sub: SubscriptionRecord): CollectorContext {
     const now = deps.now();
     const recent = sub.resyncTimes.filter((at) => at > now - RESYNC_WINDOW_MS);
-    const updated = { ...sub, resyncTimes: [...recent, now], resyncs: sub.resyncs + 1 };
+    const updated: SubscriptionRecord = {
+      ...sub,
+      resyncTimes: [...recent, now],
+      resyncs: sub.resyncs + 1,
+      resyncWhenAnswered: true,
+    };
     return { ...context, subscriptions: { ...context.subscriptions, [sub.key]: updated } };
   }
 

@@ -21,6 +21,11 @@ export interface SubscriptionRecord extends ChannelSubscription {
   readonly resyncTimes: readonly number[];
   /** Book resyncs since the collector started. */
   readonly resyncs: number;
+  /**
+   * The book broke during a 64008 handover before the replacement answered its subscribe: once
+   * it does, the book is resubscribed there (its snapshot may have come already, as a copy).
+   */
+  readonly resyncWhenAnswered?: boolean;
 }
 
 export interface RequestRecord {

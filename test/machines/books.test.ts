@@ -561,4 +561,29 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
       restarts: 0,
     });
   });
+
+  it('resubscribes on the replacement a book that broke after its snapshot came as a copy', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    const old = await liveThenNotice(t);
+    const replacement = t.mock.connections.find((c) => c.id !== old);
+    await t.until(() => replacement?.subscriptions.has('books:BTC-USDT') === true, 'asked');
+    // The replacement's snapshot comes before its ack, while the book is live: a copy.
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 100, -1, [['100', '1']], [['101', '1']]), {
+      to: replacement?.id ?? -1,
+    });
+    // Then the old socket breaks the book, still before the ack (300 ms).
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'update', 130, 120, [['99', '1']], []), { to: old });
+    await t.until(() => resets(t).length === 1, 'the break');
+    const onReplacement = (op: string) =>
+      t.mock.requests.filter((r) => r.connection === replacement?.id && r.op === op);
+    await t.until(
+      () => onReplacement('unsubscribe').length === 1,
+      'resubscribed on the replacement',
+    );
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 140, -1, [['100', '3']], [['101', '1']]), {
+      to: replacement?.id ?? -1,
+    });
+    await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 140, 'live again');
+    expect(t.mock.requests.filter((r) => r.connection === old)).toHaveLength(1);
+  });
 });
