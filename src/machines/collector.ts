@@ -48,6 +48,8 @@ interface Handover {
   readonly toOpened: boolean;
   /** The old connection closed (OKX closes it soon after 64008) and was stopped already. */
   readonly fromGone?: boolean;
+  /** The replacement got a 64008 of its own: it is handed over in turn once it took over. */
+  readonly toNoticed?: boolean;
 }
 
 interface ConnectionSlot {
@@ -367,7 +369,8 @@ export function createCollectorMachine(deps: CollectorDeps) {
     }
     later(fx, () => deps.connectionGone(context.collectorId, handover.from));
     const { [group]: _done, ...handovers } = context.handovers;
-    return { ...context, handovers, primary: { ...context.primary, [group]: handover.to } };
+    const next = { ...context, handovers, primary: { ...context.primary, [group]: handover.to } };
+    return handover.toNoticed === true ? beginHandover(fx, next, handover.to) : next;
   }
 
   function findSubscription(
@@ -774,7 +777,15 @@ export function createCollectorMachine(deps: CollectorDeps) {
     connectionId: string,
   ): CollectorContext {
     const slot = context.connections[connectionId];
-    if (slot === undefined || context.handovers[slot.group] !== undefined) return context;
+    if (slot === undefined) return context;
+    const running = context.handovers[slot.group];
+    if (running !== undefined) {
+      // A notice on the replacement itself: its server goes down too, so once it has taken
+      // over it is replaced in turn. (Another on the old socket changes nothing.)
+      if (running.to !== connectionId) return context;
+      const noticed = { ...running, toNoticed: true };
+      return { ...context, handovers: { ...context.handovers, [slot.group]: noticed } };
+    }
     if (context.primary[slot.group] !== connectionId) return context;
     const spawned = spawnConnection(fx, context, slot.group);
     return {

@@ -586,4 +586,22 @@ describe('books that must not stay wrong or dead (found by a fresh-user trial)',
     await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 140, 'live again');
     expect(t.mock.requests.filter((r) => r.connection === old)).toHaveLength(1);
   });
+
+  it('hands the replacement over in turn when a 64008 reaches it mid-handover', async () => {
+    const t = await subscribedBooks(['BTC-USDT']);
+    const old = await liveThenNotice(t);
+    const second = t.mock.connections.find((c) => c.id !== old)?.id ?? -1;
+    // The replacement's server is going down too, before the first handover is over.
+    t.mock.sendNotice('64008', { to: second });
+    await t.until(() => t.mock.connectionCount === 3, 'a third connection', 5_000);
+    const third = t.mock.connections.find((c) => c.id !== old && c.id !== second)?.id ?? -1;
+    await t.until(() => t.mock.connections.length === 1, 'both old ones closed', 5_000);
+    expect(t.mock.connections[0]?.id).toBe(third);
+    t.mock.sendRaw(bookFrame('BTC-USDT', 'snapshot', 110, -1, [['100', '2']], [['101', '1']]), {
+      to: third,
+    });
+    await t.until(() => t.manager.getBook('BTC-USDT')?.sequence === 110, 'live on the third');
+    expect(resets(t)).toEqual([]);
+    expect(t.manager.getCollector('books')?.getStatus()).toMatchObject({ restarts: 0 });
+  });
 });
