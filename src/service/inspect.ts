@@ -3,6 +3,7 @@ import { createInspector as createStatelyInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { AnyEventObject, InspectionEvent, MachineContext, Observer } from 'xstate';
+import { CENSOR, isSecretKey } from '../config/redact.ts';
 import { configError } from '../config/schema.ts';
 import { redactSecrets, sanitizeError } from './logging.ts';
 
@@ -41,13 +42,17 @@ export interface Inspector extends Observer<InspectionEvent> {
 
 const DEFAULTS = { maxPendingEvents: 1_000, retryMs: 5_000 } as const;
 const CLOSE_TIMEOUT_MS = 1_000;
-const CENSOR = '[redacted]';
 const MAX_DEPTH = 10;
 const MAX_STRING_CHARS = 2_000;
 
-/** Field names whose values never leave the process, at any depth. */
-const SECRET_FIELD =
-  /(?:api[-_]?key|secret|passphrase|password|passwd|token|credential)|^(?:pwd|sign|signature|authorization|cookie)$/i;
+/**
+ * Field names whose values never leave the process, at any depth: the secret keys of
+ * src/config/redact.ts, and a collector's whole `credentials` block. Exact names, so that a
+ * collector id such as `token-feed` stays readable.
+ */
+function isSecretField(key: string): boolean {
+  return key === 'credentials' || isSecretKey(key);
+}
 
 /**
  * The connection machine's heartbeat (connection.ts, region `heartbeat`): a check, a ping, a pong
@@ -173,7 +178,7 @@ function scrub(value: unknown, depth: number, ancestors: Set<object>): unknown {
     if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1, ancestors) ?? null);
     const out: Record<string, unknown> = {};
     for (const [key, inner] of Object.entries(value)) {
-      out[key] = SECRET_FIELD.test(key) ? CENSOR : scrub(inner, depth + 1, ancestors);
+      out[key] = isSecretField(key) ? CENSOR : scrub(inner, depth + 1, ancestors);
     }
     return out;
   } finally {

@@ -244,6 +244,10 @@ describe('sanitize', () => {
       apiKey: '[redacted]',
       config: { endpoint: 'wss://ws.okx.com:8443/ws/v5/private', credentials: '[redacted]' },
     });
+    // Names are matched whole: a collector id that merely contains one stays readable.
+    expect(sanitize({ 'token-feed': { state: 'running' } })).toEqual({
+      'token-feed': { state: 'running' },
+    });
   });
 
   it('reduces errors to name and message, cuts cycles, drops functions and never throws', () => {
