@@ -268,7 +268,7 @@ export const collectorConfigSchema = z
     symbol: symbolSchema.optional(),
     symbols: z.array(symbolSchema).min(1).optional(),
     dataTypes: z.array(z.enum(DATA_TYPES)).min(1).default(['trade', 'ticker']),
-    /** The depth channel for `orderbook` (OKX: books, books5, bbo-tbt); adapter default if unset. */
+    /** The depth channel for `orderbook` (OKX: books, books5, bbo-tbt); else the adapter's. */
     bookChannel: z.string().min(1).optional(),
     /** The interval for `candle` (OKX: 1s, 1m, 5m, 1H, 1D, …); the adapter's default if unset. */
     candleInterval: z.string().min(1).optional(),
@@ -436,7 +436,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  */
 export type ConfigErrorCode = 'config-invalid' | 'config-file-exposed';
 
-/** A config value was invalid. `issues` name the field, the value received and what was expected. */
+/** A config value was invalid: each issue names the field, the value and what was expected. */
 export class ConfigError extends Error {
   constructor(
     message: string,

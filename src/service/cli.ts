@@ -118,8 +118,8 @@ status options:
   Colors only on a terminal, never with NO_COLOR set; FORCE_COLOR colors a pipe.
 
 machines options:
-  --format F         ${MACHINE_FORMATS.join(', ')}: a Mermaid state diagram (default), Stately Studio
-                     import source, or the definition as JSON
+  --format F         ${MACHINE_FORMATS.join(', ')}: a Mermaid state diagram (default),
+                     Stately Studio import source, or the definition as JSON
   --machine NAME     only this machine (connection, collector, supervisor)
   --write-readme F   rewrite the <!-- diagram:NAME:start --> blocks of the Markdown file F
 

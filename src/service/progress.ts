@@ -178,8 +178,9 @@ export function formatRunSummary(status: ManagerStatus, perSecond: number | unde
   if (others.length > 2) shownOthers.push(`${others.length - 2} more`);
   const reconnects = status.collectors.reduce((sum, c) => sum + c.reconnects, 0);
   const faults = status.collectors.reduce((sum, c) => sum + c.faults, 0);
+  const notLive = shownOthers.length === 0 ? '' : ` (${shownOthers.join(', ')})`;
   return [
-    `${live.length}/${enabled.length} collectors live${shownOthers.length === 0 ? '' : ` (${shownOthers.join(', ')})`}`,
+    `${live.length}/${enabled.length} collectors live${notLive}`,
     `${perSecond === undefined ? '–' : count(perSecond)} msg/s`,
     ...(reconnects > 0 ? [plural(reconnects, 'reconnect')] : []),
     ...(faults > 0 ? [plural(faults, 'fault')] : []),

@@ -136,7 +136,7 @@ export function stateLabel(value: unknown): string {
   return parts.length === 1 ? (parts[0] ?? '') : `{${parts.join(' | ')}}`;
 }
 
-/** `xstate.after.backoffDelay.connection.reconnecting` reads `after backoffDelay`, as in diagrams. */
+/** `xstate.after.backoffDelay.connection.reconnecting` reads `after backoffDelay`, as drawn. */
 function eventLabel(type: string): string {
   if (!type.startsWith(DELAY_EVENT_PREFIX)) return type;
   return `after ${type.slice(DELAY_EVENT_PREFIX.length).split('.')[0]}`;

@@ -46,7 +46,7 @@ export const FAULT_CODES = {
   'book-message-lost': 'an order book message was rejected, so the book missed it',
   /** A book update with no valid snapshot to apply to (none yet, or the book is invalid). */
   'book-not-synced': 'an order book update arrived before a valid snapshot',
-  /** A subscribed book stayed out of `live` for `silenceMs.orderbook` (no snapshot came): resynced. */
+  /** A subscribed book stayed down (no snapshot came, or a live one went silent): resynced. */
   'book-stalled': 'an order book stayed down while subscribed and was resynced',
   /** A book kept breaking; its subscription is quarantined instead of resynced in a loop. */
   'book-quarantined': 'an order book kept breaking and was quarantined',

@@ -241,8 +241,8 @@ export class CollectorFeed implements FrameSink {
   }
 
   /**
-   * At most once a second, on the collector's own frames and heartbeat replies, books that stay down while subscribed
-   * are asked for again, one book per frame:
+   * At most once a second, on the collector's own frames and heartbeat replies, books that
+   * stay down while subscribed are asked for again, one book per frame:
    * - not live for `staleBookMs` (a snapshot that never came, a resubscribe answered by nothing),
    *   counted across reconnects, once the subscription has been active a little while;
    * - live but silent well past the exchange's keep-alive (the subscription died quietly): the
@@ -273,7 +273,8 @@ export class CollectorFeed implements FrameSink {
         if (keepAlive === undefined) continue;
         const silentFor = now - (sync.updatedAt ?? sync.stateSince);
         if (silentFor < Math.max(staleMs, keepAlive * 1.5)) continue;
-        detail = `${sync.symbol}: the live ${channel} book heard nothing, not even a keep-alive, for ${Math.round(silentFor / 1000)} s`;
+        const seconds = Math.round(silentFor / 1000);
+        detail = `${sync.symbol}: the live ${channel} book heard nothing for ${seconds} s`;
         sync.fail('book-stalled', detail, now);
         this.emitBookReset(this.eventBase(sync.symbol, now), 'book-stalled');
         this.notifyBook(sync, channel);
@@ -282,7 +283,8 @@ export class CollectorFeed implements FrameSink {
         if (this.bootstraps.get(key)?.fetching === true) continue;
         const downFor = now - sync.stateSince;
         if (downFor < staleMs) continue;
-        detail = `${sync.symbol}: the ${channel} book is subscribed but not live for ${Math.round(downFor / 1000)} s`;
+        const seconds = Math.round(downFor / 1000);
+        detail = `${sync.symbol}: the ${channel} book is subscribed but not live for ${seconds} s`;
         sync.lastBreak = { code: 'book-stalled', detail, at: now };
       }
       this.recordFault({
@@ -589,7 +591,7 @@ export class CollectorFeed implements FrameSink {
         this.bookFor(channel, symbol).lastBreak = { code: 'rest-error', detail: why, at: now };
         this.recordFault({
           code: 'rest-error',
-          detail: `${symbol}: ${detail ?? 'no usable snapshot'}; trying again after ${BOOTSTRAP_REST_MS / 1000} s`,
+          detail: `${why}; trying again after ${BOOTSTRAP_REST_MS / 1000} s`,
           sample: undefined,
           connectionId: undefined,
         });

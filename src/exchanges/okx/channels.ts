@@ -108,8 +108,9 @@ export function candleIntervalOf(channel: string): string | undefined {
  */
 export function endpointUrl(base: string, group: string): string {
   if (!includes(OKX_GROUPS, group)) {
+    const expected = OKX_GROUPS.join(', ');
     throw new RangeError(
-      `okx endpoint group must be one of ${OKX_GROUPS.join(', ')}; received ${JSON.stringify(group)}`,
+      `okx endpoint group must be one of ${expected}; received ${JSON.stringify(group)}`,
     );
   }
   const queryAt = base.indexOf('?');

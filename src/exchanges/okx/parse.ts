@@ -240,8 +240,7 @@ function collect(
     }
   }
   if (rejection === undefined) return { events, channel };
-  const detail = `${channel} ${symbol}: ${rejection.detail} (${rejected} of ${data.length} dropped)`;
-  const dropped = fault(rejection.code, detail, text);
+  const dropped = droppedFault(`${channel} ${symbol}`, rejection, rejected, data.length, text);
   return events.length === 0 ? { fault: dropped } : { events, fault: dropped, channel };
 }
 
@@ -282,11 +281,21 @@ function parseBooks(
     }
   }
   if (rejection === undefined) return { events, books, channel };
-  const detail = `${channel} ${symbol}: ${rejection.detail} (${rejected} of ${data.length} dropped)`;
-  const dropped = fault(rejection.code, detail, text);
+  const dropped = droppedFault(`${channel} ${symbol}`, rejection, rejected, data.length, text);
   return events.length === 0
     ? { fault: dropped, ...lost }
     : { events, books, fault: dropped, channel, ...lost };
+}
+
+/** A push's one fault for its rejected elements: the first rejection, and how many went. */
+function droppedFault(
+  push: string,
+  first: Rejection,
+  rejected: number,
+  total: number,
+  text: string,
+): ParseFault {
+  return fault(first.code, `${push}: ${first.detail} (${rejected} of ${total} dropped)`, text);
 }
 
 function fail(code: FaultCode, detail: string, text: string): ParseResult {
