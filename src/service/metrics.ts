@@ -260,40 +260,42 @@ function registerStateGauges(scope: Scope, isShuttingDown: () => boolean): void 
       }
     },
   });
-  new Gauge({
-    name: `${METRICS_PREFIX}subscriptions`,
-    help: 'Subscriptions by channel and state.',
-    labelNames: channelLabels,
-    registers,
-    collect() {
-      this.reset();
-      for (const c of scope.status().collectors) {
-        const counts = countBy(
-          c.subscriptions,
-          (s) => group(s.channel, s.symbol),
-          (s) => s.state,
-        );
-        setCounts(this, labelsOf(c), counts, SUBSCRIPTION_STATES);
-      }
-    },
-  });
-  new Gauge({
-    name: `${METRICS_PREFIX}books`,
-    help: 'Maintained order books by channel and state (only live books are emitted).',
-    labelNames: channelLabels,
-    registers,
-    collect() {
-      this.reset();
-      for (const c of scope.status().collectors) {
-        const counts = countBy(
-          c.books,
-          (b) => group(b.channel, b.symbol),
-          (b) => b.state,
-        );
-        setCounts(this, labelsOf(c), counts, BOOK_STATES);
-      }
-    },
-  });
+  // Subscriptions and maintained books: a count per channel (and symbol) and state.
+  const byChannelAndState = (
+    name: string,
+    help: string,
+    itemsOf: (c: CollectorStatus) => readonly { channel: string; symbol: string; state: string }[],
+    states: readonly string[],
+  ) =>
+    new Gauge({
+      name: `${METRICS_PREFIX}${name}`,
+      help,
+      labelNames: channelLabels,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of scope.status().collectors) {
+          const counts = countBy(
+            itemsOf(c),
+            (item) => group(item.channel, item.symbol),
+            (item) => item.state,
+          );
+          setCounts(this, labelsOf(c), counts, states);
+        }
+      },
+    });
+  byChannelAndState(
+    'subscriptions',
+    'Subscriptions by channel and state.',
+    (c) => c.subscriptions,
+    SUBSCRIPTION_STATES,
+  );
+  byChannelAndState(
+    'books',
+    'Maintained order books by channel and state (only live books are emitted).',
+    (c) => c.books,
+    BOOK_STATES,
+  );
   new Gauge({
     name: `${METRICS_PREFIX}last_message_timestamp_seconds`,
     help: 'When the last market message of each channel was received, Unix time.',
