@@ -46,8 +46,6 @@ interface Handover {
   readonly from: string;
   readonly to: string;
   readonly toOpened: boolean;
-  /** The old connection closed (OKX closes it soon after 64008) and was stopped already. */
-  readonly fromGone?: boolean;
   /** The replacement got a 64008 of its own: it is handed over in turn once it took over. */
   readonly toNoticed?: boolean;
 }
@@ -363,8 +361,9 @@ export function createCollectorMachine(deps: CollectorDeps) {
     handover: Handover,
   ): CollectorContext {
     // The replacement is subscribed: only now may the old connection go (OKX 64008), unless it
-    // went by itself, when its actor is gone and must not be sent to.
-    if (handover.fromGone !== true) {
+    // went by itself (OKX closes it soon after the notice): then it was stopped when it went
+    // down, and its actor is gone and must not be sent to.
+    if (context.connections[handover.from]?.open === true) {
       fx.push({ kind: 'send', to: handover.from, event: { type: 'CONNECTION.STOP' } });
     }
     later(fx, () => deps.connectionGone(context.collectorId, handover.from));
@@ -846,8 +845,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
       // The old connection closed before its replacement took over; it is not reconnected.
       fx.push({ kind: 'send', to: connectionId, event: { type: 'CONNECTION.STOP' } });
       if (!handover.toOpened) later(fx, () => deps.markDisconnected(context.collectorId));
-      const gone = { ...handover, fromGone: true };
-      return { ...next, handovers: { ...next.handovers, [slot.group]: gone } };
+      return next;
     }
     const subscriptions = { ...next.subscriptions };
     for (const sub of subsOfGroup(next, slot.group)) {

@@ -358,7 +358,7 @@ export class CollectorFeed implements FrameSink {
       const event = events[i] as BookChangeEvent;
       if (!this.isWanted(event, connectionId)) continue;
       const key = `${message.channel}:${message.symbol}`;
-      const sync = this.bookFor(message.channel, message.symbol);
+      const sync = this.bookFor(message.channel, message.symbol, key);
       // A quarantined book is never live; what was in flight when it went out must not revive it.
       if ((message.action === 'snapshot' || sync.state !== 'live') && this.isOut(message)) continue;
       const boot = this.bootstraps.get(key);
@@ -686,8 +686,8 @@ export class CollectorFeed implements FrameSink {
     return { kind: 'refetch', detail: broke.fault.detail };
   }
 
-  private bookFor(channel: string, symbol: string): BookSync {
-    const key = `${channel}:${symbol}`;
+  /** The book of a channel and symbol, made on first use; `key` saves building it again. */
+  private bookFor(channel: string, symbol: string, key = `${channel}:${symbol}`): BookSync {
     let sync = this.books.get(key);
     if (sync === undefined) {
       const depth = this.options.adapter.bookDepth?.(channel);
