@@ -18,6 +18,7 @@ import type { createRestLogic } from './rest.ts';
 import {
   batchBySize,
   budgetLeft,
+  isOutState,
   newSubscription,
   type RequestRecord,
   type SubscriptionRecord,
@@ -1132,7 +1133,7 @@ export function createCollectorMachine(deps: CollectorDeps) {
 
 /** Failed and quarantined subscriptions are left out until the collector restarts. */
 function isOut(sub: SubscriptionRecord): boolean {
-  return sub.state === 'failed' || sub.state === 'quarantined';
+  return isOutState(sub.state);
 }
 
 function initialContext(input: CollectorInput, adapter: ExchangeAdapter): CollectorContext {

@@ -37,6 +37,11 @@ export interface RequestRecord {
   readonly error: { readonly code: string; readonly message: string } | undefined;
 }
 
+/** Failed and quarantined subscriptions are out: left unrequested until the collector restarts. */
+export function isOutState(state: SubscriptionState | undefined): boolean {
+  return state === 'failed' || state === 'quarantined';
+}
+
 export function subscriptionKey(channel: string, symbol: string): string {
   return `${channel}:${symbol}`;
 }

@@ -3,6 +3,7 @@ import { type BookApplyResult, type BookSource, BookSync } from '../book/sync.ts
 import type { ControlMessage, ExchangeAdapter, HttpReply, ParseFault } from '../exchanges/types.ts';
 import type { Clock } from '../machines/clock.ts';
 import type { FrameSink } from '../machines/socket.ts';
+import { isOutState } from '../machines/subscriptions.ts';
 import type {
   BookChangeEvent,
   BookResetEvent,
@@ -459,8 +460,7 @@ export class CollectorFeed implements FrameSink {
   }
 
   private isOut(book: { readonly channel: string; readonly symbol: string }): boolean {
-    const state = this.options.bookSubscription?.(book.channel, book.symbol);
-    return state === 'quarantined' || state === 'failed';
+    return isOutState(this.options.bookSubscription?.(book.channel, book.symbol));
   }
 
   private isWanted(event: MarketEvent, connectionId: string): boolean {
